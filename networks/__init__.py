@@ -1,0 +1,1 @@
+"""Bundled networks, installed as the package data ``traffic_lam.networks``."""

@@ -1,0 +1,163 @@
+"""``traffic-lam`` command line: list, check-network, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from traffic_lam.errors import TrafficLamError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``traffic-lam`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except TrafficLamError as exc:
+        print(f"traffic-lam: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("traffic-lam: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="traffic-lam", description="Multi-agent traffic signal control on Eclipse SUMO."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="bundled networks, RESCO maps, observations and rewards")
+    p.set_defaults(handler=_cmd_list)
+
+    p = sub.add_parser("check-network", help="validate a network: signals, phases, lanes, problems")
+    p.add_argument("network", help="bundled name, resco:<map>, folder, .sumocfg or .net.xml")
+    p.add_argument("--route-file", help="routes for a bare .net.xml")
+    p.set_defaults(handler=_cmd_check_network)
+
+    p = sub.add_parser(
+        "simulate",
+        help="run one episode of a simple policy and print throughput, queues and safety counters",
+        description="Run one episode on NETWORK with a simple policy (no learning) and print its metrics.",
+    )
+    p.add_argument("network", nargs="?", default="single-intersection", help="default: single-intersection")
+    p.add_argument(
+        "--policy",
+        choices=["random", "cycle", "keep"],
+        default="cycle",
+        help="random masked actions, cycle through greens every max-green, or keep green (default cycle)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="SUMO seed (default 0)")
+    p.add_argument("--begin", type=float, help="begin time (default: from the network)")
+    p.add_argument("--end", type=float, help="end time (default: from the network)")
+    p.add_argument("--delta-time", type=int, default=5)
+    p.add_argument("--yellow-time", type=int, default=2)
+    p.add_argument("--min-green", type=int, default=5)
+    p.add_argument("--max-green", type=int, default=50)
+    p.add_argument("--backend", choices=["libsumo", "traci"], default="libsumo")
+    p.add_argument("--gui", action="store_true", help="watch it in sumo-gui")
+    p.set_defaults(handler=_cmd_simulate)
+    return parser
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from traffic_lam.env import OBSERVATIONS, REWARDS
+    from traffic_lam.sim.network import RESCO_MAPS, bundled_networks
+
+    print("bundled networks: " + ", ".join(bundled_networks()))
+    print("RESCO maps:       " + ", ".join(f"resco:{m}" for m in RESCO_MAPS))
+    print("observations:     " + ", ".join(OBSERVATIONS))
+    print("rewards:          " + ", ".join(REWARDS))
+    return 0
+
+
+def _cmd_check_network(args: argparse.Namespace) -> int:
+    from traffic_lam.signals import read_signal_layouts
+    from traffic_lam.sim.network import resolve_network
+
+    spec = resolve_network(args.network, args.route_file)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layouts = read_signal_layouts(spec.net_file, spec.additional_files)
+    print(f"network {spec.name}: {spec.net_file}")
+    print(f"  routes: {', '.join(str(r) for r in spec.route_files)}")
+    times = f"{spec.begin:g}-{spec.end:g} s" if spec.begin is not None and spec.end is not None else "not set"
+    print(f"  begin/end: {times}")
+    print(f"  controlled signals: {len(layouts)}")
+    for layout in layouts.values():
+        print(
+            f"    {layout.id}: {layout.num_greens} green phases, {len(layout.in_lanes)} incoming lanes, "
+            f"{len(layout.out_lanes)} outgoing lanes, {len(layout.neighbours)} neighbours"
+        )
+    for warning in caught:
+        print(f"  problem: {warning.message}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from traffic_lam.env import make_env
+
+    env = make_env(
+        args.network,
+        begin_time=args.begin,
+        end_time=args.end,
+        delta_time=args.delta_time,
+        yellow_time=args.yellow_time,
+        min_green=args.min_green,
+        max_green=args.max_green,
+        backend=args.backend,
+        gui=args.gui,
+    )
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    try:
+        _, infos = env.reset(seed=args.seed)
+        queues: list[float] = []
+        steps = 0
+        since = dict.fromkeys(env.agents, 0)
+        while env.agents:
+            actions = {}
+            for agent in env.agents:
+                mask = infos[agent]["action_mask"]
+                if args.policy == "random":
+                    actions[agent] = int(rng.choice(np.flatnonzero(mask)))
+                elif args.policy == "cycle" and since[agent] * args.delta_time >= args.max_green // 2:
+                    actions[agent] = (infos[agent]["phase"] + 1) % len(mask)
+                    since[agent] = 0
+                else:
+                    actions[agent] = infos[agent]["phase"]
+                since[agent] += 1
+            _observations, _rewards, _, _, infos = env.step(actions)
+            queues.append(float(np.mean([infos[a]["queue"] for a in infos])))
+            steps += 1
+        system = next(iter(infos.values()))["system"]
+    finally:
+        env.close()
+    wall = time.perf_counter() - started
+    hours = (env.config.end_time - env.config.begin_time) / 3600.0
+    print(
+        f"{env.config.network.name}: {len(env.possible_agents)} signals, policy {args.policy}, seed {args.seed}, "
+        f"{env.config.begin_time:g}-{env.config.end_time:g} s simulated in {wall:.1f} s wall"
+    )
+    print(
+        f"  vehicles departed {system['departed']}, arrived {system['arrived']} ({system['arrived'] / hours:.0f} veh/h)"
+    )
+    print(f"  mean queue per signal {np.mean(queues):.1f} vehicles over {steps} decisions")
+    print(
+        f"  collisions {system['collisions']:g}, emergency stops {system['emergency_stops']}, "
+        f"teleports {system['teleports']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Environments: PettingZoo parallel env, single-agent gymnasium view, vectorised form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traffic_lam.env.config import EnvConfig
+from traffic_lam.env.observations import OBSERVATIONS, Observation
+from traffic_lam.env.parallel_env import TrafficSignalEnv, build_config
+from traffic_lam.env.rewards import REWARDS
+from traffic_lam.env.single_agent import SingleSignalEnv
+from traffic_lam.env.vector import VectorSignalEnv, make_vector_env
+
+
+def make_env(network: Any, *, render_mode: str | None = None, **options: Any) -> TrafficSignalEnv:
+    """Build a PettingZoo ``ParallelEnv`` with one agent per controlled traffic light.
+
+    Args:
+        network: a bundled network name (``"single-intersection"``, ``"grid2x2"``,
+            ``"grid4x4"``, ``"arterial4x4"``), ``"resco:<map>"`` (grid4x4,
+            arterial4x4, cologne1/3/8, ingolstadt1/7/21 from the sumo-rl wheel), a
+            folder, a ``.sumocfg``, or a ``.net.xml`` (then pass ``route_file``).
+        render_mode: ``"human"`` opens sumo-gui (same as ``gui=True``).
+        **options: keyword options:
+
+            * ``route_file``: route file(s), replacing the network's own.
+            * ``delta_time`` (5): seconds between decisions.
+            * ``yellow_time`` (2): yellow on links losing their green (inside delta).
+            * ``all_red_time`` (0): all-red clearance after the yellow (inside delta).
+            * ``min_green`` (5) / ``max_green`` (50): green duration limits, seconds.
+            * ``begin_time`` / ``end_time``: default from the ``.sumocfg`` or
+              ``network.yaml``, else 0 / 3600.
+            * ``observation`` ("default"): a name from ``OBSERVATIONS`` ("default",
+              "pressure"), ``"module:Class"``, a class or an instance.
+            * ``reward`` ("diff-waiting-time"): a name from ``REWARDS``
+              ("diff-waiting-time", "queue", "pressure", "average-speed"),
+              ``"module:name"``, a class, an instance or a function ``f(signal)``.
+            * ``backend`` ("libsumo"): or "traci" (sockets, slower, several per process).
+            * ``sumo_options`` (()): extra SUMO flags, e.g. ``["--tripinfo-output", "t.xml"]``.
+            * ``gui`` (False): run sumo-gui (uses TraCI).
+            * ``signals`` (None): ids to control; None controls every controllable
+              light and leaves the others (with a warning) to their own program.
+            * ``time_to_teleport`` (-1): SUMO ``--time-to-teleport``; -1 never teleports.
+            * ``collision_check_junctions`` (True): detect collisions inside junctions.
+
+    Returns:
+        The environment. Call ``reset(seed=...)`` before ``step``; ``close()`` when done.
+
+    Raises:
+        traffic_lam.errors.TrafficLamError: with a one-line message on bad input.
+
+    """
+    gui = bool(options.pop("gui", False)) or render_mode == "human"
+    return TrafficSignalEnv(build_config(network, gui=gui, **options), render_mode=render_mode)
+
+
+def make_gym_env(network: Any, **options: Any) -> SingleSignalEnv:
+    """A single-signal network as a ``gymnasium.Env`` (options as :func:`make_env`).
+
+    Pass ``signals=[id]`` to control one light of a larger network (the others run
+    their own program).
+    """
+    return SingleSignalEnv(make_env(network, **options))
+
+
+__all__ = [
+    "OBSERVATIONS",
+    "REWARDS",
+    "EnvConfig",
+    "Observation",
+    "SingleSignalEnv",
+    "TrafficSignalEnv",
+    "VectorSignalEnv",
+    "make_env",
+    "make_gym_env",
+    "make_vector_env",
+]

@@ -1,0 +1,96 @@
+"""Frozen, validated configuration of one environment (picklable, for worker processes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from traffic_lam.errors import ConfigError
+from traffic_lam.signals import SignalTiming
+from traffic_lam.sim.connection import BACKENDS
+from traffic_lam.sim.network import NetworkSpec
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything needed to build a simulation engine.
+
+    Attributes:
+        network: resolved network files.
+        timing: signal timing rules.
+        begin_time: simulation begin (s).
+        end_time: simulation end (s); the episode is truncated there.
+        observation: observation spec (name, ``module:Class``, class or instance).
+        reward: reward spec (name, ``module:name``, class, instance or function).
+        backend: ``"libsumo"`` or ``"traci"``.
+        sumo_options: extra SUMO command-line flags, appended last.
+        gui: run ``sumo-gui`` (forces the TraCI backend).
+        signals: ids of the traffic lights to control (None: every controllable one).
+        time_to_teleport: SUMO ``--time-to-teleport`` (-1 disables teleporting).
+        collision_check_junctions: SUMO ``--collision.check-junctions``.
+
+    """
+
+    network: NetworkSpec
+    timing: SignalTiming = field(default_factory=SignalTiming)
+    begin_time: float = 0.0
+    end_time: float = 3600.0
+    observation: Any = "default"
+    reward: Any = "diff-waiting-time"
+    backend: str = "libsumo"
+    sumo_options: tuple[str, ...] = ()
+    gui: bool = False
+    signals: tuple[str, ...] | None = None
+    time_to_teleport: float = -1
+    collision_check_junctions: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.end_time <= self.begin_time:
+            raise ConfigError(f"end_time ({self.end_time}) must be after begin_time ({self.begin_time})")
+        if self.end_time - self.begin_time < self.timing.delta_time:
+            raise ConfigError("the episode (end_time - begin_time) is shorter than one delta_time")
+        if isinstance(self.sumo_options, str) or not all(isinstance(o, str) for o in self.sumo_options):
+            raise ConfigError(f"sumo_options: expected a list of strings, got {self.sumo_options!r}")
+
+    @property
+    def effective_backend(self) -> str:
+        """The backend actually used (``traci`` whenever the GUI is on)."""
+        return "traci" if self.gui else self.backend
+
+    def sumo_command(self, binary: str, seed: int) -> list[str]:
+        """The SUMO command line for one episode seeded with ``seed``."""
+        net = self.network
+        command = [
+            binary,
+            "--net-file",
+            str(net.net_file),
+            "--route-files",
+            ",".join(str(r) for r in net.route_files),
+            "--begin",
+            _seconds(self.begin_time),
+            "--end",
+            _seconds(self.end_time),
+            "--seed",
+            str(seed),
+            "--time-to-teleport",
+            _seconds(self.time_to_teleport),
+            "--no-step-log",
+            "true",
+            "--no-warnings",
+            "true",
+            "--duration-log.disable",
+            "true",
+        ]
+        if net.additional_files:
+            command += ["--additional-files", ",".join(str(a) for a in net.additional_files)]
+        if self.collision_check_junctions:
+            command += ["--collision.check-junctions", "true"]
+        if self.gui:
+            command += ["--start", "true", "--quit-on-end", "true"]
+        return command + list(self.sumo_options)
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

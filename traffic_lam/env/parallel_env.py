@@ -1,0 +1,208 @@
+"""PettingZoo ``ParallelEnv``: one agent per controlled traffic light."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from traffic_lam.env.config import EnvConfig
+from traffic_lam.env.engine import SimulationEngine
+from traffic_lam.env.observations import make_observation
+from traffic_lam.env.rewards import make_reward
+from traffic_lam.env.worker import RemoteEngine
+from traffic_lam.errors import ConfigError
+from traffic_lam.signals import SignalTiming, TrafficSignal, read_signal_layouts
+from traffic_lam.sim.connection import libsumo_in_use
+from traffic_lam.sim.network import NetworkSpec, resolve_network
+
+MAX_SEED = 2**31 - 1
+
+
+class TrafficSignalEnv(ParallelEnv):
+    """Multi-agent traffic signal control on a SUMO network.
+
+    Every controllable traffic light is an agent (``possible_agents``, sorted by id)
+    choosing among its own green phases (``Discrete(n_greens)``); heterogeneous
+    signals have their own spaces. Yellow (and optional all-red) transitions, min
+    and max green are enforced; the mask of allowed actions is in
+    ``infos[agent]["action_mask"]``. Episodes end by truncation at ``end_time``.
+
+    libsumo runs one simulation per process: when this process's libsumo is already
+    busy with another environment, this one transparently runs its simulation in a
+    worker process (same results, slightly more overhead).
+
+    Build one with :func:`traffic_lam.make_env`; see it for the options.
+    """
+
+    metadata = {"name": "traffic_lam_v0", "render_modes": ["human"], "is_parallelizable": True}
+
+    def __init__(self, config: EnvConfig, render_mode: str | None = None) -> None:
+        if render_mode not in (None, "human"):
+            raise ConfigError(f"render_mode: expected None or 'human', got {render_mode!r}")
+        self.config = config
+        self.render_mode = render_mode
+        self.layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
+        self.possible_agents: list[str] = list(self.layouts)
+        self.agents: list[str] = []
+        observation = make_observation(config.observation)
+        make_reward(config.reward)  # fail now, not at the first reset, on an unknown reward
+        self.observation_spaces = {
+            sid: observation.space(TrafficSignal(layout, config.timing)) for sid, layout in self.layouts.items()
+        }
+        self.action_spaces = {sid: spaces.Discrete(layout.num_greens) for sid, layout in self.layouts.items()}
+        self._engine: SimulationEngine | RemoteEngine | None = None
+        self._seeds = np.random.default_rng()
+        self.last_seed: int | None = None
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        """Observation space of ``agent`` (cached)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """Action space of ``agent``: one action per green phase (cached)."""
+        return self.action_spaces[agent]
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start a new episode.
+
+        Args:
+            seed: SUMO ``--seed``. The same seed gives the same trajectory under the
+                same actions. Without one, the next seed is drawn from the generator
+                seeded by the last explicit seed (fresh entropy if none was given).
+            options: unused; accepted for API compatibility.
+
+        Returns:
+            Observations and infos for every agent.
+
+        """
+        sumo_seed = self._next_seed(seed)
+        self.last_seed = sumo_seed
+        engine = self._acquire_engine()
+        observations, infos = engine.reset(sumo_seed)
+        self.agents = list(self.possible_agents)
+        return observations, infos
+
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]]:
+        """Apply one action per live agent and simulate ``delta_time`` seconds.
+
+        An action outside the mask is corrected, not refused (see
+        :meth:`TrafficSignal.request`); ``infos[agent]["corrected"]`` says so.
+        """
+        if self._engine is None or not self.agents:
+            raise RuntimeError("step() called before reset() or after the episode ended; call reset()")
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise KeyError(f"actions for unknown or finished agents: {sorted(unknown)}")
+        result = self._engine.step({a: int(v) for a, v in actions.items()})
+        done = result.done
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, done)
+        if done:
+            self.agents = []
+        return result.observations, result.rewards, terminations, truncations, result.infos
+
+    def action_mask(self, agent: str, infos: dict[str, dict[str, Any]]) -> np.ndarray:
+        """Convenience: the action mask of ``agent`` from an ``infos`` dict."""
+        return infos[agent]["action_mask"]
+
+    def render(self) -> None:
+        """With ``render_mode="human"`` (or ``gui=True``) sumo-gui draws itself; nothing to do."""
+        return None
+
+    def close(self) -> None:
+        """Close the simulation (and its worker process, if any)."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.agents = []
+
+    @property
+    def runs_in_worker(self) -> bool:
+        """Whether this environment's simulation runs in a worker process."""
+        return isinstance(self._engine, RemoteEngine)
+
+    def _next_seed(self, seed: int | None) -> int:
+        if seed is None:
+            return int(self._seeds.integers(0, MAX_SEED))
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigError(f"seed: expected an integer, got {seed!r}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"seed: expected 0..{MAX_SEED} (SUMO's range), got {seed}")
+        self._seeds = np.random.default_rng(int(seed))
+        return int(seed)
+
+    def _acquire_engine(self) -> SimulationEngine | RemoteEngine:
+        engine = self._engine
+        if self.config.effective_backend != "libsumo":
+            if engine is None:
+                engine = SimulationEngine(self.config, self.layouts)
+        elif isinstance(engine, RemoteEngine) or (engine is not None and engine.running):
+            pass  # keep our worker, or the libsumo simulation we already own
+        elif libsumo_in_use():
+            if engine is not None:
+                engine.close()
+            engine = RemoteEngine(self.config, self.layouts)
+        elif engine is None:
+            engine = SimulationEngine(self.config, self.layouts)
+        self._engine = engine
+        return engine
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown: modules may already be gone
+            self.close()
+
+
+def build_config(
+    network: str | NetworkSpec,
+    *,
+    route_file: Any = None,
+    delta_time: int = 5,
+    yellow_time: int = 2,
+    all_red_time: int = 0,
+    min_green: int = 5,
+    max_green: int = 50,
+    begin_time: float | None = None,
+    end_time: float | None = None,
+    observation: Any = "default",
+    reward: Any = "diff-waiting-time",
+    backend: str = "libsumo",
+    sumo_options: list[str] | tuple[str, ...] = (),
+    gui: bool = False,
+    signals: list[str] | tuple[str, ...] | None = None,
+    time_to_teleport: float = -1,
+    collision_check_junctions: bool = True,
+) -> EnvConfig:
+    """Resolve the network and validate every option into an :class:`EnvConfig`.
+
+    See :func:`traffic_lam.make_env` for the meaning of each option.
+    """
+    spec = resolve_network(network, route_file)
+    begin = begin_time if begin_time is not None else (spec.begin if spec.begin is not None else 0.0)
+    end = end_time if end_time is not None else (spec.end if spec.end is not None else begin + 3600.0)
+    if spec.begin is None and begin_time is None and spec.end is None and end_time is None:
+        warnings.warn(f"network '{spec.name}' names no begin/end time: simulating 0-3600 s", stacklevel=3)
+    if isinstance(sumo_options, str):
+        sumo_options = sumo_options.split()
+    return EnvConfig(
+        network=spec,
+        timing=SignalTiming(delta_time, yellow_time, all_red_time, min_green, max_green),
+        begin_time=float(begin),
+        end_time=float(end),
+        observation=observation,
+        reward=reward,
+        backend=backend,
+        sumo_options=tuple(sumo_options),
+        gui=gui,
+        signals=tuple(signals) if signals is not None else None,
+        time_to_teleport=time_to_teleport,
+        collision_check_junctions=collision_check_junctions,
+    )

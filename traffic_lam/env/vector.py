@@ -1,0 +1,135 @@
+"""N SUMO simulations in N worker processes, stepped concurrently.
+
+The learners feed from this: every simulation runs the same network and options in
+its own process (libsumo: one simulation per process), and a step sends every
+worker its actions before waiting for any answer. Finished episodes reset
+automatically; the last observation and infos of the finished episode are kept in
+``infos[i][agent]["final_observation"]`` / ``["final_info"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from traffic_lam.env.config import EnvConfig
+from traffic_lam.env.engine import StepResult
+from traffic_lam.env.parallel_env import MAX_SEED
+from traffic_lam.env.worker import RemoteEngine
+from traffic_lam.errors import ConfigError
+
+
+class VectorSignalEnv:
+    """``num_envs`` copies of one multi-agent environment in worker processes.
+
+    Args:
+        config: the environment configuration (see :func:`traffic_lam.make_env`).
+        num_envs: number of simulations (processes).
+
+    Attributes:
+        possible_agents: the agents, identical in every copy.
+        num_envs: number of simulations.
+
+    """
+
+    def __init__(self, config: EnvConfig, num_envs: int) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ConfigError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        from traffic_lam.env.parallel_env import TrafficSignalEnv
+
+        self.config = config
+        self.num_envs = num_envs
+        template = TrafficSignalEnv(config)
+        self.layouts = template.layouts
+        self.possible_agents = list(template.possible_agents)
+        self.observation_spaces = template.observation_spaces
+        self.action_spaces = template.action_spaces
+        self._workers: list[RemoteEngine] = []
+        try:
+            for _ in range(num_envs):
+                self._workers.append(RemoteEngine(config, self.layouts))
+        except BaseException:
+            self.close()
+            raise
+        self._seeds = np.random.default_rng()
+
+    def reset(self, seed: int | None = None) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
+        """Reset every simulation; copy ``i`` gets SUMO seed ``seed + i``."""
+        if seed is not None:
+            top = MAX_SEED - self.num_envs
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= top:
+                raise ConfigError(f"seed: expected an integer in 0..{MAX_SEED - self.num_envs}, got {seed!r}")
+            self._seeds = np.random.default_rng(int(seed) + self.num_envs)
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = [self._draw_seed() for _ in range(self.num_envs)]
+        for worker, s in zip(self._workers, seeds, strict=True):
+            worker.reset_async(s)
+        answers = [worker.wait() for worker in self._workers]
+        return [a[0] for a in answers], [a[1] for a in answers]
+
+    def step_async(self, actions: list[dict[str, int]]) -> None:
+        """Send every simulation its actions without waiting."""
+        if len(actions) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} action dicts, got {len(actions)}")
+        for worker, act in zip(self._workers, actions, strict=True):
+            worker.step_async({a: int(v) for a, v in act.items()})
+
+    def step_wait(self) -> tuple[list[dict[str, np.ndarray]], list[dict[str, float]], list[bool], list[dict[str, Any]]]:
+        """Collect the step answers; finished simulations reset automatically.
+
+        Returns:
+            Per simulation: observations, rewards, done flag (episode truncated at its
+            end time, the returned observations already belong to the next episode)
+            and infos.
+
+        """
+        results: list[StepResult] = [worker.wait() for worker in self._workers]
+        observations, infos = [r.observations for r in results], [r.infos for r in results]
+        finished = [i for i, r in enumerate(results) if r.done]
+        for i in finished:
+            self._workers[i].reset_async(self._draw_seed())
+        for i in finished:
+            first_obs, first_infos = self._workers[i].wait()
+            for agent in first_infos:
+                first_infos[agent]["final_observation"] = results[i].observations[agent]
+                first_infos[agent]["final_info"] = results[i].infos[agent]
+            observations[i], infos[i] = first_obs, first_infos
+        return observations, [r.rewards for r in results], [r.done for r in results], infos
+
+    def step(
+        self, actions: list[dict[str, int]]
+    ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, float]], list[bool], list[dict[str, Any]]]:
+        """:meth:`step_async` then :meth:`step_wait`."""
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self) -> None:
+        """Stop every worker process."""
+        for worker in self._workers:
+            worker.close()
+        self._workers = []
+
+    def _draw_seed(self) -> int:
+        return int(self._seeds.integers(0, MAX_SEED))
+
+    def __enter__(self) -> VectorSignalEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_vector_env(network: Any, num_envs: int, **options: Any) -> VectorSignalEnv:
+    """``num_envs`` simulations of ``network`` in worker processes (options as :func:`make_env`).
+
+    Scripts that use it must guard their entry point with ``if __name__ == "__main__":``
+    (worker processes are spawned).
+    """
+    from traffic_lam.env.parallel_env import build_config
+
+    return VectorSignalEnv(build_config(network, **options), num_envs)
+
+
+__all__ = ["VectorSignalEnv", "make_vector_env"]

@@ -1,0 +1,271 @@
+"""Runtime state of one controlled traffic light: current green, transitions, timing rules.
+
+The signal never talks to SUMO itself. :meth:`TrafficSignal.request` turns an action
+into a schedule of ``(time, state)`` changes (yellow, optional all-red, new green) that
+the environment applies at the right simulation steps; the environment also writes the
+lane measurements the observations and rewards read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from traffic_lam.errors import ConfigError
+from traffic_lam.signals.layout import SignalLayout
+from traffic_lam.signals.phases import all_red_state, yellow_state
+
+
+@dataclass(frozen=True)
+class SignalTiming:
+    """Timing rules shared by all signals of an environment (seconds).
+
+    Attributes:
+        delta_time: time between two decisions; the transition runs inside it.
+        yellow_time: yellow shown to links that lose their green.
+        all_red_time: all-red clearance after the yellow (0 for none).
+        min_green: a green is shown at least this long before it may change.
+        max_green: a green shown this long must change (when there is another phase).
+
+    """
+
+    delta_time: int = 5
+    yellow_time: int = 2
+    all_red_time: int = 0
+    min_green: int = 5
+    max_green: int = 50
+
+    def __post_init__(self) -> None:
+        for name in ("delta_time", "yellow_time", "all_red_time", "min_green", "max_green"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise ConfigError(f"{name}: expected a whole number of seconds, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.delta_time <= 0:
+            raise ConfigError(f"delta_time: expected > 0 s, got {self.delta_time}")
+        if self.yellow_time < 0 or self.all_red_time < 0 or self.min_green < 0:
+            raise ConfigError("yellow_time, all_red_time and min_green must be >= 0")
+        if self.yellow_time + self.all_red_time >= self.delta_time:
+            raise ConfigError(
+                f"yellow_time + all_red_time ({self.yellow_time} + {self.all_red_time} s) must be shorter "
+                f"than delta_time ({self.delta_time} s): the transition runs inside one decision step"
+            )
+        if self.max_green < self.min_green or self.max_green <= 0:
+            raise ConfigError(f"max_green ({self.max_green} s) must be > 0 and >= min_green ({self.min_green} s)")
+
+
+LANE_QUANTITIES = ("vehicles", "halting", "waiting", "mean_speed")
+"""Per-lane quantities a measurement source provides (see :class:`LaneMeasurements`)."""
+
+
+class LaneMeasurements:
+    """A signal's lane measurements at the last decision.
+
+    Each quantity is read from the simulation the first time anybody asks for it
+    during a decision step, so observations and rewards pay only for what they use.
+
+    Args:
+        fetch: ``fetch(quantity) -> array`` over the engine's lane list (cached by the
+            engine per decision), quantity one of :data:`LANE_QUANTITIES`.
+        in_index: positions of the signal's incoming lanes in that list.
+        out_index: positions of its outgoing lanes.
+
+    """
+
+    __slots__ = ("_fetch", "_in", "_out")
+
+    def __init__(self, fetch: Callable[[str], np.ndarray], in_index: np.ndarray, out_index: np.ndarray) -> None:
+        self._fetch, self._in, self._out = fetch, in_index, out_index
+
+    @classmethod
+    def empty(cls, layout: SignalLayout) -> LaneMeasurements:
+        """Measurements of an empty network (before the first reset)."""
+        n = len(layout.in_lanes) + len(layout.out_lanes)
+        speeds = np.concatenate([np.asarray(layout.in_speed, float), np.zeros(len(layout.out_lanes))])
+
+        def fetch(quantity: str) -> np.ndarray:
+            return speeds if quantity == "mean_speed" else np.zeros(n)
+
+        n_in = len(layout.in_lanes)
+        return cls(fetch, np.arange(n_in), np.arange(n_in, n))
+
+    @property
+    def in_vehicles(self) -> np.ndarray:
+        """Vehicles on each incoming lane."""
+        return self._fetch("vehicles")[self._in]
+
+    @property
+    def in_halting(self) -> np.ndarray:
+        """Halting vehicles (speed < 0.1 m/s) on each incoming lane."""
+        return self._fetch("halting")[self._in]
+
+    @property
+    def in_waiting(self) -> np.ndarray:
+        """Summed waiting time (s) of the vehicles on each incoming lane."""
+        return self._fetch("waiting")[self._in]
+
+    @property
+    def in_mean_speed(self) -> np.ndarray:
+        """Mean speed (m/s) on each incoming lane (its speed limit when empty)."""
+        return self._fetch("mean_speed")[self._in]
+
+    @property
+    def out_vehicles(self) -> np.ndarray:
+        """Vehicles on each outgoing lane."""
+        return self._fetch("vehicles")[self._out]
+
+
+@dataclass
+class TrafficSignal:
+    """One controlled traffic light.
+
+    Public bookkeeping (read by observations, rewards and controllers):
+
+    Attributes:
+        layout: static description (phases, lanes, links).
+        timing: timing rules.
+        green: index of the current green, or of the green being switched to during a
+            transition.
+        green_since: simulation time at which ``green`` started to show (after the
+            transition); in the future while a transition runs.
+        lanes: lane measurements at the last decision.
+        now: simulation time of the last decision (set by the environment).
+        corrected: whether the last requested action was outside the mask and replaced.
+
+    """
+
+    layout: SignalLayout
+    timing: SignalTiming
+    green: int = 0
+    green_since: float = 0.0
+    lanes: LaneMeasurements = field(init=False)
+    now: float = 0.0
+    corrected: bool = False
+
+    def __post_init__(self) -> None:
+        self.lanes = LaneMeasurements.empty(self.layout)
+        self._in_capacity = np.asarray(self.layout.in_capacity, dtype=float)
+        self._out_capacity = np.asarray(self.layout.out_capacity, dtype=float)
+        self._green_links = [
+            (np.array([i for _, i, _ in links], dtype=int), np.array([o for _, _, o in links], dtype=int))
+            for links in (self.layout.green_links(g) for g in range(self.num_greens))
+        ]
+        self.links_per_green = np.array([max(1, len(i)) for i, _ in self._green_links], dtype=float)
+        self._transitions: dict[tuple[int, int], tuple[tuple[int, str], ...]] = {}
+
+    @property
+    def id(self) -> str:
+        """Traffic light id."""
+        return self.layout.id
+
+    @property
+    def num_greens(self) -> int:
+        """Number of green phases (actions)."""
+        return self.layout.num_greens
+
+    def reset(self, now: float) -> str:
+        """Start the episode on green 0 at time ``now``; return the state to set in SUMO."""
+        self.green = 0
+        self.green_since = now
+        self.now = now
+        self.corrected = False
+        self.lanes = LaneMeasurements.empty(self.layout)
+        return self.layout.greens[0]
+
+    def time_in_green(self) -> float:
+        """Seconds the current green has been showing (negative during a transition)."""
+        return self.now - self.green_since
+
+    def min_green_passed(self) -> bool:
+        """Whether the current green has been shown for at least ``min_green``."""
+        return self.time_in_green() >= self.timing.min_green
+
+    def action_mask(self) -> np.ndarray:
+        """Mask (int8, 1 = allowed) over the green phases that may be chosen now.
+
+        During min green only the current green is allowed; once max green is
+        reached the current green is not allowed (if there is another).
+        """
+        shown = self.time_in_green()
+        if shown < self.timing.min_green:
+            mask = np.zeros(self.num_greens, dtype=np.int8)
+            mask[self.green] = 1
+        else:
+            mask = np.ones(self.num_greens, dtype=np.int8)
+            if shown >= self.timing.max_green:
+                mask[self.green] = 0
+        return mask
+
+    def request(self, action: int) -> list[tuple[float, str]]:
+        """Apply an action at the current decision time ``now``.
+
+        Actions outside the mask are corrected rather than refused (``corrected`` is
+        set): during min green the current green is kept; at max green the next green
+        in program order replaces the current one.
+
+        Args:
+            action: index of the green phase wanted.
+
+        Returns:
+            The state changes ``(time, state)`` to apply, in time order (empty when
+            the current green is kept).
+
+        """
+        action = int(action)
+        if not 0 <= action < self.num_greens:
+            raise ValueError(f"signal '{self.id}': action {action} outside 0..{self.num_greens - 1}")
+        mask = self.action_mask()
+        self.corrected = not mask[action]
+        if self.corrected:
+            action = self.green if mask[self.green] else (self.green + 1) % self.num_greens
+        if action == self.green:
+            return []
+        transition = self._transition(self.green, action)
+        self.green = action
+        self.green_since = self.now + transition[-1][0]
+        return [(self.now + offset, state) for offset, state in transition]
+
+    def _transition(self, current: int, target: int) -> tuple[tuple[int, str], ...]:
+        """``(offset, state)`` steps from green ``current`` to green ``target`` (cached)."""
+        key = (current, target)
+        if key not in self._transitions:
+            a, b = self.layout.greens[current], self.layout.greens[target]
+            steps: list[tuple[int, str]] = []
+            offset = 0
+            if self.timing.yellow_time > 0:
+                steps.append((offset, yellow_state(a, b)))
+                offset += self.timing.yellow_time
+            if self.timing.all_red_time > 0:
+                steps.append((offset, all_red_state(a, b)))
+                offset += self.timing.all_red_time
+            steps.append((offset, b))
+            self._transitions[key] = tuple(steps)
+        return self._transitions[key]
+
+    def pressure_per_green(self) -> np.ndarray:
+        """Pressure of each green phase.
+
+        The sum over the phase's green links of incoming vehicles / capacity minus
+        outgoing vehicles / capacity.
+        """
+        inn = self.lanes.in_vehicles / self._in_capacity
+        out = self.lanes.out_vehicles / self._out_capacity
+        return np.array([inn[i].sum() - out[o].sum() for i, o in self._green_links])
+
+    def queue(self) -> float:
+        """Halting vehicles on the incoming lanes."""
+        return float(self.lanes.in_halting.sum())
+
+    def waiting_time(self) -> float:
+        """Summed waiting time (s) of the vehicles on the incoming lanes."""
+        return float(self.lanes.in_waiting.sum())
+
+    def density(self) -> np.ndarray:
+        """Vehicles per incoming lane divided by the lane's capacity, clipped to [0, 1]."""
+        return np.minimum(1.0, self.lanes.in_vehicles / self._in_capacity)
+
+    def queue_density(self) -> np.ndarray:
+        """Halting vehicles per incoming lane divided by its capacity, clipped to [0, 1]."""
+        return np.minimum(1.0, self.lanes.in_halting / self._in_capacity)

@@ -1,0 +1,1 @@
+"""Simulation layer: finding SUMO, resolving networks, opening connections."""

@@ -1,0 +1,68 @@
+"""Locate SUMO without requiring ``SUMO_HOME``.
+
+Lookup order: the ``eclipse-sumo`` wheel (``import sumo``), then the ``SUMO_HOME``
+environment variable, then a ``sumo`` binary on ``PATH``. Nothing happens at import
+time; every function looks things up when called.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from traffic_lam.errors import SumoNotFoundError
+
+_INSTALL_HINT = "install it with `pip install eclipse-sumo libsumo traci sumolib` or set SUMO_HOME"
+
+
+def sumo_home() -> Path:
+    """Return the SUMO installation folder (the one holding ``bin/`` and ``tools/``).
+
+    Raises:
+        SumoNotFoundError: if no SUMO installation can be found.
+
+    """
+    try:
+        import sumo  # the eclipse-sumo wheel
+
+        home = getattr(sumo, "SUMO_HOME", None)
+        if home and (Path(home) / "bin").is_dir():
+            return Path(home)
+    except ImportError:
+        pass
+    env_home = os.environ.get("SUMO_HOME")
+    if env_home and (Path(env_home) / "bin").is_dir():
+        return Path(env_home)
+    binary = shutil.which("sumo")
+    if binary:
+        return Path(binary).resolve().parent.parent
+    raise SumoNotFoundError(f"SUMO not found: {_INSTALL_HINT}")
+
+
+def sumo_binary(name: str = "sumo") -> str:
+    """Return the path of a SUMO executable (``sumo``, ``sumo-gui``, ``netconvert`` ...).
+
+    Args:
+        name: executable name inside SUMO's ``bin`` folder.
+
+    Raises:
+        SumoNotFoundError: if the executable does not exist.
+
+    """
+    home = sumo_home()
+    for candidate in (home / "bin" / name, home / "bin" / f"{name}.exe"):
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise SumoNotFoundError(f"SUMO executable '{name}' not found under {home / 'bin'}: {_INSTALL_HINT}")
+
+
+def sumo_tools() -> Path:
+    """Return SUMO's ``tools`` folder (``randomTrips.py`` and friends)."""
+    tools = sumo_home() / "tools"
+    if not tools.is_dir():
+        raise SumoNotFoundError(f"SUMO tools folder missing at {tools}: {_INSTALL_HINT}")
+    return tools
