@@ -8,7 +8,10 @@ median wall time per 3600 s episode and ratios to raw SUMO.
     ``--collision.check-junctions``, which our env switches on for the safety counters);
 (b) traffic_lam's env, random valid actions, delta 5 s, yellow 2 s, metrics on;
 (c) sumo-rl's ``SumoEnvironment`` with libsumo (``LIBSUMO_AS_TRACI``), same settings,
-    random actions.
+    random actions;
+(d) the floor: libsumo stepping the same random masked control with yellows, and nothing
+    else (no observations, rewards or counters). It shows how much of (b) is SUMO itself
+    simulating randomly controlled traffic rather than environment overhead.
 
 Times for (b) and (c) are measured inside their process, from building the environment to
 the end of the episode (interpreter start-up and imports excluded); (a) is the whole
@@ -43,6 +46,38 @@ while env.agents:
 system = next(iter(infos.values()))["system"]
 env.close()
 print(json.dumps({"seconds": time.perf_counter() - t0, "arrived": system["arrived"]}))
+"""
+
+FLOOR = r"""
+import json, os, sys, time
+import libsumo
+import numpy as np
+from traffic_lam.signals import SignalTiming, TrafficSignal, read_signal_layouts
+from traffic_lam.sim.discovery import sumo_binary
+from traffic_lam.sim.network import resolve_network
+seconds, seed = int(sys.argv[1]), int(sys.argv[2])
+spec = resolve_network("resco:grid4x4")
+t0 = time.perf_counter()
+signals = {k: TrafficSignal(v, SignalTiming(5, 2, 0, 5, 50)) for k, v in read_signal_layouts(spec.net_file).items()}
+libsumo.start([sumo_binary(), "-n", str(spec.net_file), "-r", str(spec.route_files[0]), "--begin", "0",
+               "--end", str(seconds), "--seed", str(seed), "--no-step-log", "--no-warnings",
+               "--time-to-teleport", "-1", "--collision.check-junctions"])
+for k, sig in signals.items():
+    libsumo.trafficlight.setRedYellowGreenState(k, sig.reset(0))
+rng = np.random.default_rng(seed)
+events, t = {}, 0
+while t < seconds:
+    if t % 5 == 0:
+        for k, sig in signals.items():
+            sig.now = t
+            for when, state in sig.request(int(rng.choice(np.flatnonzero(sig.action_mask())))):
+                events.setdefault(when, []).append((k, state))
+    for k, state in events.pop(t, ()):
+        libsumo.trafficlight.setRedYellowGreenState(k, state)
+    libsumo.simulationStep()
+    t += 1
+libsumo.close()
+print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 SUMO_RL = r"""
@@ -117,13 +152,19 @@ def main() -> int:
     os.environ.clear()
     os.environ.update(env)  # our env must not need SUMO_HOME; sumo-rl's child sets its own
 
-    times: dict[str, list[float]] = {"raw sumo": [], "raw sumo + junction collisions": [], "traffic_lam": []}
+    times: dict[str, list[float]] = {
+        "raw sumo": [],
+        "raw sumo + junction collisions": [],
+        "floor: libsumo + same random control": [],
+        "traffic_lam": [],
+    }
     if not args.skip_sumo_rl:
         times["sumo-rl (libsumo)"] = []
     for round_ in range(args.rounds):
         seed = round_ + 1
         times["raw sumo"].append(_raw_sumo(binary, sumocfg, args.seconds, seed, collisions=False))
         times["raw sumo + junction collisions"].append(_raw_sumo(binary, sumocfg, args.seconds, seed, True))
+        times["floor: libsumo + same random control"].append(_python(FLOOR, str(args.seconds), str(seed))["seconds"])
         times["traffic_lam"].append(_python(OURS, str(args.seconds), str(seed))["seconds"])
         if not args.skip_sumo_rl:
             times["sumo-rl (libsumo)"].append(
@@ -140,6 +181,9 @@ def main() -> int:
     for name, values in times.items():
         med = statistics.median(values)
         print(f"| {name} | {med:.2f} | {med / raw:.2f} |")
+    floor = statistics.median(times["floor: libsumo + same random control"])
+    ours = statistics.median(times["traffic_lam"])
+    print(f"\ntraffic_lam / floor (environment overhead over SUMO under the same control): {ours / floor:.2f}x")
     if "sumo-rl (libsumo)" in times:
         ratio = statistics.median(times["sumo-rl (libsumo)"]) / statistics.median(times["traffic_lam"])
         print(

@@ -57,14 +57,13 @@ class DefaultObservation(Observation):
 
     def __call__(self, signal: TrafficSignal) -> np.ndarray:
         """Concatenate phase, min-green flag, densities and queues."""
-        return np.concatenate(
-            [
-                _phase_one_hot(signal),
-                np.array([signal.min_green_passed()], dtype=np.float32),
-                signal.density().astype(np.float32),
-                signal.queue_density().astype(np.float32),
-            ]
-        )
+        n, lanes = signal.num_greens, len(signal.layout.in_lanes)
+        out = np.zeros(n + 1 + 2 * lanes, dtype=np.float32)
+        out[signal.green] = 1.0
+        out[n] = signal.min_green_passed()
+        out[n + 1 : n + 1 + lanes] = signal.density()
+        out[n + 1 + lanes :] = signal.queue_density()
+        return out
 
 
 class PressureObservation(Observation):

@@ -148,6 +148,7 @@ class TrafficSignal:
         self.lanes = LaneMeasurements.empty(self.layout)
         self._in_capacity = np.asarray(self.layout.in_capacity, dtype=float)
         self._out_capacity = np.asarray(self.layout.out_capacity, dtype=float)
+        self._in_inverse_capacity = 1.0 / self._in_capacity
         self._green_links = [
             (np.array([i for _, i, _ in links], dtype=int), np.array([o for _, _, o in links], dtype=int))
             for links in (self.layout.green_links(g) for g in range(self.num_greens))
@@ -264,8 +265,8 @@ class TrafficSignal:
 
     def density(self) -> np.ndarray:
         """Vehicles per incoming lane divided by the lane's capacity, clipped to [0, 1]."""
-        return np.minimum(1.0, self.lanes.in_vehicles / self._in_capacity)
+        return np.minimum(1.0, self.lanes.in_vehicles * self._in_inverse_capacity)
 
     def queue_density(self) -> np.ndarray:
         """Halting vehicles per incoming lane divided by its capacity, clipped to [0, 1]."""
-        return np.minimum(1.0, self.lanes.in_halting / self._in_capacity)
+        return np.minimum(1.0, self.lanes.in_halting * self._in_inverse_capacity)
