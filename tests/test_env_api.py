@@ -6,16 +6,11 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import traffic_lam
 from tests.conftest import SHORT
+from traffic_lam.sim.network import RESCO_MAPS
 
-FAST_NETWORKS = ["single-intersection", "grid2x2", "grid4x4", "arterial4x4", "resco:grid4x4", "resco:cologne3"]
-SLOW_NETWORKS = [
-    "resco:arterial4x4",
-    "resco:cologne1",
-    "resco:cologne8",
-    "resco:ingolstadt1",
-    "resco:ingolstadt7",
-    "resco:ingolstadt21",
-]
+BUNDLED = ["single-intersection", "grid2x2", "grid4x4", "arterial4x4"]
+RESCO = [f"resco:{name}" for name in RESCO_MAPS]
+# 300 simulated seconds per episode keep every map fast enough for CI (~10 s for all of them)
 
 
 def _api(network: str) -> None:
@@ -33,26 +28,14 @@ def _short(network: str) -> dict:
     return {"begin_time": begin, "end_time": begin + SHORT["end_time"]}
 
 
-@pytest.mark.parametrize("network", FAST_NETWORKS)
+@pytest.mark.parametrize("network", BUNDLED + RESCO)
 def test_parallel_api(network):
     _api(network)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("network", SLOW_NETWORKS)
-def test_parallel_api_slow(network):
-    _api(network)
-
-
-@pytest.mark.parametrize("network", ["single-intersection", "resco:cologne3"])
+@pytest.mark.parametrize("network", BUNDLED + RESCO)
 def test_parallel_seed(network):
     # two environments in one process: the second runs its libsumo simulation in a worker
-    parallel_seed_test(lambda: traffic_lam.make_env(network, **_short(network)), num_cycles=100)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("network", ["grid2x2", "grid4x4", "arterial4x4", *SLOW_NETWORKS, "resco:grid4x4"])
-def test_parallel_seed_slow(network):
     parallel_seed_test(lambda: traffic_lam.make_env(network, **_short(network)), num_cycles=100)
 
 
