@@ -1,0 +1,1 @@
+"""Experiments: scenario files, jobs, executors and the results store."""

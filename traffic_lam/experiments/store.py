@@ -1,0 +1,121 @@
+"""Run folder and results store: one tidy row per episode, written atomically, resumable.
+
+Layout of a run folder::
+
+    results.csv            one row per (controller, seed, episode)
+    scenario.yaml          the scenario that produced them (copied verbatim)
+    episodes/<controller>/seed<S>-ep<K>/tripinfo.xml   SUMO's own trip output per episode
+    models/<controller>/   trained controllers (learners)
+    curves/<controller>.csv   learning curves (one row per training episode)
+    plots/*.png, report.html
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from traffic_lam.files import atomic_write_text, ensure_writable_dir
+
+KEY_COLUMNS = ("controller", "network", "seed", "episode")
+
+
+def job_key(controller: str, seed: int, episode: int) -> str:
+    """Identity of one evaluation episode in a run folder."""
+    return f"{controller}|{seed}|{episode}"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Read a results CSV, converting numbers back from text (empty cells become None)."""
+    with path.open(newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Write rows as CSV atomically; key columns first, then the rest in first-seen order."""
+    rows = list(rows)
+    columns: list[str] = [c for c in KEY_COLUMNS if any(c in r for r in rows)]
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    atomic_write_text(path, buffer.getvalue())
+
+
+class ResultsStore:
+    """The results of one run folder.
+
+    Args:
+        run_dir: the run folder; created if missing.
+
+    Raises:
+        ConfigError: the folder cannot be created or written.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = ensure_writable_dir(run_dir, "run folder")
+        self.results_path = self.run_dir / "results.csv"
+        self._rows: list[dict[str, Any]] = read_rows(self.results_path) if self.results_path.is_file() else []
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every stored episode row (a copy)."""
+        return [dict(r) for r in self._rows]
+
+    def done(self) -> set[str]:
+        """Keys (:func:`job_key`) of the episodes already stored."""
+        return {job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])) for r in self._rows}
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add (or replace, same key) rows and rewrite the CSV atomically."""
+        new = {job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])): r for r in rows}
+        kept = [r for r in self._rows if job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])) not in new]
+        self._rows = kept + list(new.values())
+        write_rows(self.results_path, self._rows)
+
+    def save_scenario(self, source: Path | None, text: str | None = None) -> None:
+        """Keep a verbatim copy of the scenario file that produced the run."""
+        if source is not None and source.is_file():
+            atomic_write_text(self.run_dir / "scenario.yaml", source.read_text())
+        elif text is not None:
+            atomic_write_text(self.run_dir / "scenario.yaml", text)
+
+    def episode_dir(self, controller: str, seed: int, episode: int) -> Path:
+        """Folder for one episode's SUMO outputs (created)."""
+        folder = self.run_dir / "episodes" / _safe(controller) / f"seed{seed}-ep{episode}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def model_dir(self, controller: str) -> Path:
+        """Folder for a learner's saved model and checkpoints (created)."""
+        folder = self.run_dir / "models" / _safe(controller)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def curve_path(self, controller: str) -> Path:
+        """CSV file of a learner's learning curve."""
+        (self.run_dir / "curves").mkdir(exist_ok=True)
+        return self.run_dir / "curves" / f"{_safe(controller)}.csv"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _parse(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text in ("True", "False"):
+        return text == "True"
+    return text

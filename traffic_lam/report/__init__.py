@@ -1,0 +1,1 @@
+"""Comparison plots, summary tables and the HTML report of a run."""

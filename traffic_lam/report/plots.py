@@ -1,0 +1,116 @@
+"""Comparison plots (PNG) from episode rows, drawn with matplotlib's object API.
+
+No pyplot and no global backend switch: each figure is a ``matplotlib.figure.Figure``
+saved with the Agg canvas, so plotting works headless and touches no global state.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from traffic_lam.files import atomic_open
+from traffic_lam.report.summary import controllers_in, stat, values
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+def _colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_open(path, "wb", encoding=None) as handle:
+        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def performance_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Delay, travel time and throughput per controller: mean bar, std whisker, one dot per episode."""
+    metrics = [
+        ("avg_delay", "average delay (s)\nlower is better"),
+        ("avg_travel_time", "average travel time (s)\nlower is better"),
+        ("throughput_per_h", "throughput (veh/h)\nhigher is better"),
+    ]
+    controllers = controllers_in(rows)
+    fig = Figure(figsize=(4.2 * len(metrics), 4.2))
+    for k, (metric, label) in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), k + 1)
+        for i, controller in enumerate(controllers):
+            s = stat(rows, controller, metric)
+            ax.bar(i, s.mean, yerr=s.std if s.n > 1 else None, color=_colour(i), alpha=0.8, capsize=4)
+            xs = values(rows, controller, metric)
+            ax.scatter([i] * len(xs), xs, color="black", s=10, zorder=3)
+        ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or "Performance per controller (bars: mean over episodes, whiskers: std, dots: episodes)")
+    return _save(fig, path)
+
+
+def safety_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Safety counters per controller (mean per episode), grouped bars."""
+    metrics = [m for m in ("collisions", "emergency_stops", "emergency_braking", "teleports",
+                           "ssm_ttc", "ssm_drac", "ssm_pet") if any(r.get(m) is not None for r in rows)]  # fmt: skip
+    controllers = controllers_in(rows)
+    fig = Figure(figsize=(max(6.0, 1.2 * len(controllers) * max(1, len(metrics)) / 2), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(metrics))
+    for j, metric in enumerate(metrics):
+        means = [stat(rows, c, metric).mean for c in controllers]
+        stds = [stat(rows, c, metric).std for c in controllers]
+        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(controllers))]
+        ax.bar(xs, means, width, yerr=stds, label=metric.replace("_", " "), color=_colour(j), capsize=3)
+    ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
+    ax.set_ylabel("events per episode (lower is safer)")
+    ax.grid(axis="y", alpha=0.3)
+    if metrics:
+        ax.legend(fontsize="small")
+    ax.set_title(title or "Safety per controller (mean over episodes, whiskers: std)")
+    return _save(fig, path)
+
+
+def delay_vs_safety(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Scatter: average delay against safety events (emergency stops + braking + collisions), a dot per episode."""
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, controller in enumerate(controllers_in(rows)):
+        mine = [r for r in rows if r["controller"] == controller and r.get("avg_delay") is not None]
+        events = [
+            sum(float(r.get(m) or 0) for m in ("collisions", "emergency_stops", "emergency_braking")) for r in mine
+        ]
+        ax.scatter([float(r["avg_delay"]) for r in mine], events, label=controller, color=_colour(i), s=40)
+    ax.set_xlabel("average delay (s) — lower is better")
+    ax.set_ylabel("collisions + emergency stops + emergency braking\nper episode — lower is safer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(title or "Delay versus safety (one dot per episode; best is bottom left)")
+    return _save(fig, path)
+
+
+def learning_curves(curves: dict[str, Path], path: Path, metric: str = "avg_delay") -> Path | None:
+    """Per-training-episode ``metric`` of every learner (from the curve CSVs); None if no data."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for name, csv_path in curves.items():
+        if not csv_path.is_file():
+            continue
+        with csv_path.open(newline="") as handle:
+            data = [r for r in csv.DictReader(handle) if r.get(metric) not in (None, "")]
+        if data:
+            series[name] = ([float(r["episode"]) for r in data], [float(r[metric]) for r in data])
+    if not series:
+        return None
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, marker="o", markersize=3, label=name, color=_colour(i))
+    ax.set_xlabel("training episode")
+    ax.set_ylabel(metric.replace("_", " ").replace("avg ", "average ") + (" (s)" if "delay" in metric else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title("Learning curves")
+    return _save(fig, path)
