@@ -42,6 +42,9 @@ def make_env(network: Any, *, render_mode: str | None = None, **options: Any) ->
               light and leaves the others (with a warning) to their own program.
             * ``time_to_teleport`` (-1): SUMO ``--time-to-teleport``; -1 never teleports.
             * ``collision_check_junctions`` (True): detect collisions inside junctions.
+            * ``control`` ("agents"): or "program": SUMO runs every light's own
+              program (fixed-time, actuated) and actions are ignored; measuring and
+              counting are unchanged.
 
     Returns:
         The environment. Call ``reset(seed=...)`` before ``step``; ``close()`` when done.

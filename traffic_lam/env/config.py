@@ -10,6 +10,12 @@ from traffic_lam.signals import SignalTiming
 from traffic_lam.sim.connection import BACKENDS
 from traffic_lam.sim.network import NetworkSpec
 
+CONTROL_MODES = ("agents", "program")
+"""``agents``: the environment sets every controlled light from the actions;
+``program``: SUMO runs each light's own program (fixed-time, actuated) and actions are ignored."""
+
+_ADDITIONAL_FLAGS = ("--additional-files", "-a", "--additional")
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -28,6 +34,8 @@ class EnvConfig:
         signals: ids of the traffic lights to control (None: every controllable one).
         time_to_teleport: SUMO ``--time-to-teleport`` (-1 disables teleporting).
         collision_check_junctions: SUMO ``--collision.check-junctions``.
+        control: ``"agents"`` (actions set the lights) or ``"program"`` (SUMO runs the
+            lights' own programs; actions are ignored, everything else is measured the same).
 
     """
 
@@ -43,8 +51,11 @@ class EnvConfig:
     signals: tuple[str, ...] | None = None
     time_to_teleport: float = -1
     collision_check_junctions: bool = True
+    control: str = "agents"
 
     def __post_init__(self) -> None:
+        if self.control not in CONTROL_MODES:
+            raise ConfigError(f"control: expected one of {', '.join(CONTROL_MODES)}, got {self.control!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.end_time <= self.begin_time:
@@ -59,9 +70,21 @@ class EnvConfig:
         """The backend actually used (``traci`` whenever the GUI is on)."""
         return "traci" if self.gui else self.backend
 
-    def sumo_command(self, binary: str, seed: int) -> list[str]:
-        """The SUMO command line for one episode seeded with ``seed``."""
+    def sumo_command(self, binary: str, seed: int, extra_options: tuple[str, ...] = ()) -> list[str]:
+        """The SUMO command line for one episode seeded with ``seed``.
+
+        Args:
+            binary: the SUMO executable.
+            seed: SUMO ``--seed``.
+            extra_options: flags for this episode only (output files ...), after ``sumo_options``.
+
+        SUMO refuses an option given twice and takes one list of additional files, so the
+        network's additional files and any ``--additional-files`` / ``-a`` in
+        ``sumo_options`` or ``extra_options`` are merged into a single flag.
+        """
         net = self.network
+        options, additional = _split_additional(list(self.sumo_options) + list(extra_options))
+        additional = [str(a) for a in net.additional_files] + additional
         command = [
             binary,
             "--net-file",
@@ -83,13 +106,32 @@ class EnvConfig:
             "--duration-log.disable",
             "true",
         ]
-        if net.additional_files:
-            command += ["--additional-files", ",".join(str(a) for a in net.additional_files)]
+        if additional:
+            command += ["--additional-files", ",".join(additional)]
         if self.collision_check_junctions:
             command += ["--collision.check-junctions", "true"]
         if self.gui:
             command += ["--start", "true", "--quit-on-end", "true"]
-        return command + list(self.sumo_options)
+        return command + options
+
+
+def _split_additional(options: list[str]) -> tuple[list[str], list[str]]:
+    """Separate ``--additional-files X`` (and ``-a X``, ``--additional-files=X``) from other flags."""
+    rest: list[str] = []
+    files: list[str] = []
+    i = 0
+    while i < len(options):
+        flag = options[i]
+        name, eq, value = flag.partition("=")
+        if name in _ADDITIONAL_FLAGS and eq:
+            files += [f for f in value.split(",") if f]
+        elif flag in _ADDITIONAL_FLAGS and i + 1 < len(options):
+            files += [f for f in options[i + 1].split(",") if f]
+            i += 1
+        else:
+            rest.append(flag)
+        i += 1
+    return rest, files
 
 
 def _seconds(value: float) -> str:

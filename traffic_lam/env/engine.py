@@ -5,7 +5,13 @@ wraps one (in this process or in a worker process) and adds the API contract.
 
 Per-step counters (arrivals, departures, collisions, emergency stops, teleports) are
 read through a simulation subscription after *every* SUMO step and summed; lane
-measurements come from lane subscriptions read once per decision.
+measurements are read once per decision, lazily (see :meth:`SimulationEngine._measure`).
+
+With ``config.control == "program"`` the engine never sets a light: SUMO runs each
+light's own program (fixed-time, actuated), actions are ignored, and stepping,
+counting and measuring are exactly as under agent control, so every controller is
+scored by the same code. The green each light shows is read back at every decision
+(``infos[id]["phase"]``: the last green shown, 0 before the first), e.g. to imitate it.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ _LANE_GETTERS = {
     "waiting": "getWaitingTime",
     "mean_speed": "getLastStepMeanSpeed",
 }
+_HALTING_SPEED = 0.1
+"""m/s: SUMO's own threshold for a halting vehicle (``getLastStepHaltingNumber``)."""
 
 
 @dataclass
@@ -88,24 +96,38 @@ class SimulationEngine:
         self._out_index = {sid: np.array([seen[l] for l in s.layout.out_lanes]) for sid, s in self.signals.items()}
         self._lane_cache: dict[str, np.ndarray] = {}
         self._lane_getters: dict[str, Any] = {}
+        self._lane_lengths: np.ndarray | None = None
+        self._program = config.control == "program"
+        self._green_index = {sid: {g: i for i, g in enumerate(s.layout.greens)} for sid, s in self.signals.items()}
 
     @property
     def running(self) -> bool:
         """Whether a SUMO simulation is open."""
         return self._sim is not None
 
-    def reset(self, seed: int) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        """(Re)start SUMO with ``--seed seed`` and return first observations and infos."""
+    def reset(
+        self, seed: int, extra_options: tuple[str, ...] = ()
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """(Re)start SUMO with ``--seed seed`` and return first observations and infos.
+
+        Args:
+            seed: SUMO ``--seed``.
+            extra_options: SUMO flags for this episode only (e.g. where to write its outputs).
+
+        """
         self.close()
         binary = sumo_binary("sumo-gui" if self.config.gui else "sumo")
-        self._sim = connection.start(self.config.sumo_command(binary, seed), self.config.effective_backend, self._label)
+        command = self.config.sumo_command(binary, seed, tuple(extra_options))
+        self._sim = connection.start(command, self.config.effective_backend, self._label)
         sim = self._sim
         try:
             sim.simulation.subscribe(tuple(COUNTERS.values()))
             self._lane_getters = {q: _fast_getter(sim, name) for q, name in _LANE_GETTERS.items()}
             self.time = float(sim.simulation.getTime())
             for sid, signal in self.signals.items():
-                sim.trafficlight.setRedYellowGreenState(sid, signal.reset(self.time))
+                state = signal.reset(self.time)
+                if not self._program:
+                    sim.trafficlight.setRedYellowGreenState(sid, state)
                 reset = getattr(self.rewards[sid], "reset", None)
                 if reset is not None:
                     reset(signal)
@@ -121,13 +143,14 @@ class SimulationEngine:
     def step(self, actions: dict[str, int]) -> StepResult:
         """Apply one decision per signal and simulate ``delta_time`` seconds.
 
-        Signals missing from ``actions`` keep their current green.
+        Signals missing from ``actions`` keep their current green. Under program
+        control actions are ignored.
         """
         if self._sim is None:
             raise SimulationError("step() called before reset()")
         sim = self._sim
         events: dict[float, list[tuple[str, str]]] = {}
-        for sid, action in actions.items():
+        for sid, action in () if self._program else actions.items():
             signal = self.signals[sid]
             for when, state in signal.request(action):
                 events.setdefault(when, []).append((sid, state))
@@ -173,14 +196,51 @@ class SimulationEngine:
         for sid, signal in self.signals.items():
             signal.lanes = LaneMeasurements(self._lane_values, self._in_index[sid], self._out_index[sid])
             signal.now = self.time
+        if self._program:
+            self._read_program_greens()
+
+    def _read_program_greens(self) -> None:
+        """Program control: record which green each light's program shows (kept through transitions)."""
+        get_state = self._sim.trafficlight.getRedYellowGreenState
+        for sid, signal in self.signals.items():
+            green = self._green_index[sid].get(get_state(sid))
+            if green is not None and green != signal.green:
+                signal.green = green
+                signal.green_since = self.time
 
     def _lane_values(self, quantity: str) -> np.ndarray:
         values = self._lane_cache.get(quantity)
         if values is None:
+            if "@" in quantity:
+                self._read_near(float(quantity.partition("@")[2]))
+                return self._lane_cache[quantity]
             getter = self._lane_getters[quantity]
             values = np.fromiter(map(getter, self._lanes), dtype=float, count=len(self._lanes))
             self._lane_cache[quantity] = values
         return values
+
+    def _read_near(self, distance: float) -> None:
+        """Vehicles and halting vehicles within ``distance`` m of each lane's end (its stop line).
+
+        Whole-lane counts serve lanes no longer than ``distance``; only longer lanes with
+        vehicles on them are looked at vehicle by vehicle. Cached as ``vehicles@<d>`` and
+        ``halting@<d>`` (see :meth:`LaneMeasurements.in_vehicles_near`).
+        """
+        sim = self._sim
+        if self._lane_lengths is None:
+            self._lane_lengths = np.array([sim.lane.getLength(lane) for lane in self._lanes], dtype=float)
+        vehicles = self._lane_values("vehicles").copy()
+        halting = self._lane_values("halting").copy()
+        lengths = self._lane_lengths
+        position = sim.vehicle.getLanePosition
+        for k in np.flatnonzero((lengths > distance) & (vehicles > 0)):
+            start = lengths[k] - distance
+            near = [v for v in sim.lane.getLastStepVehicleIDs(self._lanes[k]) if position(v) >= start]
+            vehicles[k] = len(near)
+            halting[k] = sum(1 for v in near if sim.vehicle.getSpeed(v) < _HALTING_SPEED)
+        key = f"{distance:g}"
+        self._lane_cache[f"vehicles@{key}"] = vehicles
+        self._lane_cache[f"halting@{key}"] = halting
 
     def _infos(self, step_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
         system: dict[str, Any] = {"time": self.time}
@@ -190,7 +250,7 @@ class SimulationEngine:
         system["halting"] = float(sum(s.queue() for s in self.signals.values()))
         return {
             sid: {
-                "action_mask": signal.action_mask(),
+                "action_mask": np.ones(signal.num_greens, np.int8) if self._program else signal.action_mask(),
                 "phase": signal.green,
                 "queue": signal.queue(),
                 "waiting_time": signal.waiting_time(),

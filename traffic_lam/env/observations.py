@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from traffic_lam.errors import ConfigError
 from traffic_lam.signals import TrafficSignal
 
 
@@ -91,8 +92,116 @@ class PressureObservation(Observation):
         )
 
 
+DETECTION_RANGE_M = 200.0
+"""Default detector range (m) upstream of the stop line, as in RESCO."""
+
+
+class _PerGreenCounts(Observation):
+    """Phase one-hot, min-green flag, then one vehicle count per green phase.
+
+    Layout: ``[one_hot(green) (n_greens), min_green_passed (1), value (n_greens)]``;
+    controllers read the values as ``obs[-n_greens:]``.
+
+    Args:
+        detection_range: metres upstream of the stop line (downstream of an outgoing
+            lane's start ... its end) that a detector sees.
+
+    """
+
+    low = 0.0
+
+    def __init__(self, detection_range: float = DETECTION_RANGE_M) -> None:
+        if isinstance(detection_range, bool) or not isinstance(detection_range, (int, float)) or detection_range <= 0:
+            raise ConfigError(f"detection_range: expected a positive number of metres, got {detection_range!r}")
+        self.detection_range = float(detection_range)
+        self._links: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+    def space(self, signal: TrafficSignal) -> spaces.Box:
+        """Box of size 2 * n_greens + 1; counts are unbounded."""
+        n = signal.num_greens
+        low = np.concatenate([np.zeros(n + 1), np.full(n, self.low)]).astype(np.float32)
+        high = np.concatenate([np.ones(n + 1), np.full(n, np.inf)]).astype(np.float32)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def __call__(self, signal: TrafficSignal) -> np.ndarray:
+        """Concatenate phase, min-green flag and the per-green values."""
+        n = signal.num_greens
+        out = np.zeros(2 * n + 1, dtype=np.float32)
+        out[signal.green] = 1.0
+        out[n] = signal.min_green_passed()
+        out[n + 1 :] = self.values(signal)
+        return out
+
+    def green_links(self, signal: TrafficSignal) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per green, the links it serves: their incoming lanes, outgoing lanes, and its distinct incoming lanes.
+
+        A green serves its priority-green (``G``) links, and its permissive-green (``g``)
+        links that no green gives priority to. A left turn that yields (``g``) in the
+        through phase and has its own protected phase (``G``) thus counts for the
+        protected phase only; otherwise the through phase, whose links would be a
+        superset, would always win and the protected phase never be chosen.
+        """
+        cached = self._links.get(signal.id)
+        if cached is None:
+            cached = []
+            greens = signal.layout.greens
+            protected = {link for link, _, _ in signal.layout.links if any(g[link] == "G" for g in greens)}
+            for g, state in enumerate(greens):
+                links = [
+                    (link, i, o)
+                    for link, i, o in signal.layout.green_links(g)
+                    if state[link] == "G" or link not in protected
+                ]
+                ins = np.array([i for _, i, _ in links], dtype=int)
+                outs = np.array([o for _, _, o in links], dtype=int)
+                cached.append((ins, outs, np.unique(ins)))
+            self._links[signal.id] = cached
+        return cached
+
+    @abstractmethod
+    def values(self, signal: TrafficSignal) -> np.ndarray:
+        """One value per green phase."""
+
+
+class QueuePressureObservation(_PerGreenCounts):
+    """Phase one-hot, min-green flag and the queue pressure of every green phase (max-pressure).
+
+    Pressure of a green: over the links it serves (incoming lane -> outgoing lane; see
+    :meth:`green_links`), the halting vehicles within ``detection_range`` of the incoming
+    stop line minus those within ``detection_range`` of the outgoing lane's end, summed
+    (vehicles, unnormalised).
+    """
+
+    low = -np.inf
+
+    def values(self, signal: TrafficSignal) -> np.ndarray:
+        """Queue in minus queue out, per green."""
+        inn = signal.lanes.in_halting_near(self.detection_range)
+        out = signal.lanes.out_halting_near(self.detection_range)
+        return np.array([inn[i].sum() - out[o].sum() for i, o, _ in self.green_links(signal)], dtype=float)
+
+
+class WaveObservation(_PerGreenCounts):
+    """Phase one-hot, min-green flag and the wave of every green phase (greedy / max-wave).
+
+    Wave of a green: the vehicles, queued or approaching, within ``detection_range`` of
+    the stop line on the distinct incoming lanes of the links the green serves (see
+    :meth:`green_links`).
+    """
+
+    def values(self, signal: TrafficSignal) -> np.ndarray:
+        """Queued + approaching vehicles per green."""
+        near = signal.lanes.in_vehicles_near(self.detection_range)
+        return np.array([near[lanes].sum() for _, _, lanes in self.green_links(signal)], dtype=float)
+
+
 OBSERVATIONS: Mapping[str, type[Observation]] = MappingProxyType(
-    {"default": DefaultObservation, "pressure": PressureObservation}
+    {
+        "default": DefaultObservation,
+        "pressure": PressureObservation,
+        "queue-pressure": QueuePressureObservation,
+        "wave": WaveObservation,
+    }
 )
 """Built-in observations by name (read-only)."""
 

@@ -76,16 +76,19 @@ class TrafficSignalEnv(ParallelEnv):
             seed: SUMO ``--seed``. The same seed gives the same trajectory under the
                 same actions. Without one, the next seed is drawn from the generator
                 seeded by the last explicit seed (fresh entropy if none was given).
-            options: unused; accepted for API compatibility.
+            options: optional ``{"sumo_options": [...]}``: SUMO flags for this episode
+                only, e.g. where SUMO writes this episode's tripinfo (the runner's job;
+                the environment itself writes no files). Other keys are ignored.
 
         Returns:
             Observations and infos for every agent.
 
         """
+        extra = _episode_options(options)
         sumo_seed = self._next_seed(seed)
         self.last_seed = sumo_seed
         engine = self._acquire_engine()
-        observations, infos = engine.reset(sumo_seed)
+        observations, infos = engine.reset(sumo_seed, extra)
         self.agents = list(self.possible_agents)
         return observations, infos
 
@@ -161,6 +164,18 @@ class TrafficSignalEnv(ParallelEnv):
             self.close()
 
 
+def _episode_options(options: dict[str, Any] | None) -> tuple[str, ...]:
+    """Validate ``reset(options=...)``; return the per-episode SUMO flags."""
+    if not options:
+        return ()
+    if not isinstance(options, dict):
+        raise ConfigError(f"reset options: expected a dict, got {type(options).__name__}")
+    flags = options.get("sumo_options") or ()
+    if isinstance(flags, str) or not all(isinstance(f, str) for f in flags):
+        raise ConfigError(f"reset options: sumo_options must be a list of strings, got {flags!r}")
+    return tuple(flags)
+
+
 def build_config(
     network: str | NetworkSpec,
     *,
@@ -180,6 +195,7 @@ def build_config(
     signals: list[str] | tuple[str, ...] | None = None,
     time_to_teleport: float = -1,
     collision_check_junctions: bool = True,
+    control: str = "agents",
 ) -> EnvConfig:
     """Resolve the network and validate every option into an :class:`EnvConfig`.
 
@@ -205,4 +221,5 @@ def build_config(
         signals=tuple(signals) if signals is not None else None,
         time_to_teleport=time_to_teleport,
         collision_check_junctions=collision_check_junctions,
+        control=control,
     )

@@ -31,7 +31,8 @@ def _serve(pipe: Connection, config: EnvConfig, layouts: dict[str, SignalLayout]
                 break
             try:
                 if command == "reset":
-                    pipe.send(("ok", engine.reset(payload)))
+                    seed, extra_options = payload
+                    pipe.send(("ok", engine.reset(seed, extra_options)))
                 elif command == "step":
                     pipe.send(("ok", engine.step(payload)))
                 else:
@@ -66,9 +67,9 @@ class RemoteEngine:
         """Whether the worker process is alive."""
         return self._process.is_alive()
 
-    def reset_async(self, seed: int) -> None:
-        """Ask the worker to reset with ``seed``; collect with :meth:`wait`."""
-        self._send(("reset", seed))
+    def reset_async(self, seed: int, extra_options: tuple[str, ...] = ()) -> None:
+        """Ask the worker to reset with ``seed`` (and per-episode SUMO flags); collect with :meth:`wait`."""
+        self._send(("reset", (seed, tuple(extra_options))))
 
     def step_async(self, actions: dict[str, int]) -> None:
         """Ask the worker to step; collect with :meth:`wait`."""
@@ -78,9 +79,9 @@ class RemoteEngine:
         """The answer to the last ``*_async`` call."""
         return self._receive()
 
-    def reset(self, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def reset(self, seed: int, extra_options: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
         """Reset and wait (see :meth:`SimulationEngine.reset`)."""
-        self.reset_async(seed)
+        self.reset_async(seed, extra_options)
         return self.wait()
 
     def step(self, actions: dict[str, int]) -> StepResult:

@@ -99,6 +99,7 @@ def read_signal_layouts(
     override = _programs_in_additionals(additional_files)
 
     layouts: dict[str, SignalLayout] = {}
+    reasons: list[str] = []
     for tls_id in sorted(only if only is not None else tls_by_id):
         tls = tls_by_id[tls_id]
         try:
@@ -106,9 +107,12 @@ def read_signal_layouts(
         except SignalError as exc:
             if only is not None:
                 raise
+            reasons.append(str(exc))
             warnings.warn(f"{exc}; it keeps its own program", stacklevel=2)
     if not layouts:
-        raise SignalError(f"{net_file}: none of the {len(tls_by_id)} traffic lights can be controlled")
+        raise SignalError(
+            f"{net_file}: none of the {len(tls_by_id)} traffic lights can be controlled (e.g. {reasons[0]})"
+        )
     return _with_neighbours(layouts)
 
 

@@ -57,7 +57,10 @@ class SignalTiming:
 
 
 LANE_QUANTITIES = ("vehicles", "halting", "waiting", "mean_speed")
-"""Per-lane quantities a measurement source provides (see :class:`LaneMeasurements`)."""
+"""Per-lane quantities a measurement source provides (see :class:`LaneMeasurements`).
+
+A source also answers ``"vehicles@<d>"`` / ``"halting@<d>"``: the same counts restricted
+to the last ``d`` metres of each lane (a detector of range ``d`` at the stop line)."""
 
 
 class LaneMeasurements:
@@ -115,6 +118,23 @@ class LaneMeasurements:
     def out_vehicles(self) -> np.ndarray:
         """Vehicles on each outgoing lane."""
         return self._fetch("vehicles")[self._out]
+
+    @property
+    def out_halting(self) -> np.ndarray:
+        """Halting vehicles on each outgoing lane."""
+        return self._fetch("halting")[self._out]
+
+    def in_vehicles_near(self, distance: float) -> np.ndarray:
+        """Vehicles within ``distance`` m of the stop line on each incoming lane (queued + approaching)."""
+        return self._fetch(f"vehicles@{float(distance):g}")[self._in]
+
+    def in_halting_near(self, distance: float) -> np.ndarray:
+        """Halting vehicles within ``distance`` m of the stop line on each incoming lane."""
+        return self._fetch(f"halting@{float(distance):g}")[self._in]
+
+    def out_halting_near(self, distance: float) -> np.ndarray:
+        """Halting vehicles within ``distance`` m of the end of each outgoing lane."""
+        return self._fetch(f"halting@{float(distance):g}")[self._out]
 
 
 @dataclass
