@@ -29,3 +29,7 @@ class ConfigError(TrafficLamError, ValueError):
 
 class SimulationError(TrafficLamError):
     """SUMO refused to start or failed while running."""
+
+
+class ControllerError(TrafficLamError):
+    """A controller is unknown, misconfigured, or cannot run the given network."""

@@ -1,0 +1,75 @@
+"""Controllers: one interface (:class:`Controller`) for classic controllers and learners.
+
+Built-in controllers are looked up by name in :data:`CONTROLLERS` (read-only); a user
+passes their own subclass, an instance, or an import path ``"package.module:Class"``
+to :func:`make_controller` (and so to :func:`traffic_lam.evaluate`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from traffic_lam.controllers.actuated import Actuated
+from traffic_lam.controllers.base import Controller, ProgramController, best_allowed
+from traffic_lam.controllers.fixed_time import FixedTime
+from traffic_lam.controllers.greedy import Greedy
+from traffic_lam.controllers.max_pressure import MaxPressure
+from traffic_lam.errors import ControllerError
+
+CONTROLLERS: Mapping[str, type[Controller]] = MappingProxyType(
+    {c.name: c for c in (FixedTime, Actuated, MaxPressure, Greedy)}
+)
+"""Built-in controllers by name (read-only)."""
+
+
+def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Controller:
+    """Build a controller from a name, ``"module:Class"``, a class or an instance.
+
+    Args:
+        spec: a name of :data:`CONTROLLERS`, an import path, a :class:`Controller`
+            subclass, or a ready instance (returned as is).
+        options: keyword arguments for the constructor (not allowed with an instance).
+
+    Raises:
+        ControllerError: unknown name, unimportable path, not a Controller, or bad options.
+
+    """
+    if isinstance(spec, Controller):
+        if options:
+            raise ControllerError(f"controller options {sorted(options)} given with a ready instance {spec!r}")
+        return spec
+    cls = spec
+    if isinstance(spec, str):
+        if spec in CONTROLLERS:
+            cls = CONTROLLERS[spec]
+        elif ":" in spec:
+            module_name, _, attr = spec.partition(":")
+            try:
+                cls = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                raise ControllerError(f"controller '{spec}': cannot import ({exc})") from None
+        else:
+            known = ", ".join(CONTROLLERS)
+            raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")
+    if not (isinstance(cls, type) and issubclass(cls, Controller)):
+        raise ControllerError(f"controller {spec!r}: expected a Controller subclass, name or instance")
+    try:
+        return cls(**dict(options or {}))
+    except TypeError as exc:
+        raise ControllerError(f"controller '{getattr(cls, 'name', cls.__name__)}': bad options ({exc})") from None
+
+
+__all__ = [
+    "CONTROLLERS",
+    "Actuated",
+    "Controller",
+    "FixedTime",
+    "Greedy",
+    "MaxPressure",
+    "ProgramController",
+    "best_allowed",
+    "make_controller",
+]

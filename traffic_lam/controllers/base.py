@@ -1,0 +1,241 @@
+"""The controller interface shared by classic controllers and learners.
+
+Public methods do the bookkeeping and call the ``_hooks`` a subclass fills in
+(stable-baselines3's ``on_step`` -> ``_on_step`` pattern):
+
+==========================  ======================================  ==========================
+public                      bookkeeping                             hook
+==========================  ======================================  ==========================
+``setup(env)``              remembers agents and spaces             ``_setup(env)``
+``reset()``                 counts episodes, zeroes the step count  ``_reset()``
+``act(obs, infos)``         program control: no actions; checks     ``_act(obs, infos)``
+                            every agent got an int in range
+``learn(make_env, budget)`` no-op unless ``needs_training``          ``_learn(make_env, budget)``
+``save(path)``              atomic write (temp file, rename)        ``_state()`` (JSON-able)
+``load(path)``              reads, checks the controller name       ``_restore(state)``
+==========================  ======================================  ==========================
+
+Class attributes declare what a controller needs from the environment:
+
+* ``name``: its name in :data:`traffic_lam.controllers.CONTROLLERS` and in results;
+* ``control``: ``"agents"`` (it chooses greens through actions) or ``"program"`` (SUMO
+  runs the lights' programs and the controller sends nothing: fixed-time, actuated);
+* ``observation``: the observation it reads (a name of ``OBSERVATIONS``), or None when
+  it reads none and any will do; :meth:`observation_spec` may build an instance
+  carrying the controller's own settings (e.g. a detection range);
+* ``needs_training``: whether :meth:`learn` must run before evaluation.
+
+Constructors take keyword arguments only, each with a default (scenario YAML passes
+them); the base class keeps them in :attr:`params`, which :meth:`save` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from traffic_lam.errors import ConfigError, ControllerError
+from traffic_lam.files import atomic_write_text
+from traffic_lam.signals import SignalLayout
+from traffic_lam.sim.network import NetworkSpec
+
+
+class Controller(ABC):
+    """Base class of every controller (classic or learning).
+
+    Args:
+        **params: the controller's keyword settings (JSON-serialisable values).
+
+    """
+
+    name: ClassVar[str] = ""
+    control: ClassVar[str] = "agents"
+    observation: ClassVar[str | None] = None
+    needs_training: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params: dict[str, Any] = dict(params)
+        self.episodes = 0
+        self.steps = 0
+        self.action_spaces: dict[str, Any] = {}
+        self.observation_spaces: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ environment needs
+    def observation_spec(self) -> Any:
+        """The observation the environment must produce for this controller (None: any)."""
+        return self.observation
+
+    def env_options(self) -> dict[str, Any]:
+        """Options of :func:`traffic_lam.make_env` this controller needs (``control``, ``observation``)."""
+        options: dict[str, Any] = {"control": self.control}
+        spec = self.observation_spec()
+        if spec is not None:
+            options["observation"] = spec
+        return options
+
+    def check_network(self, network: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> None:
+        """Raise :class:`~traffic_lam.errors.ControllerError` if this controller cannot run ``network``.
+
+        Called before any simulation starts. The default accepts every network.
+        """
+        return None
+
+    def additional_xml(self, network: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> str | None:
+        """Text of an additional file SUMO must load for this controller, or None.
+
+        The runner writes it into the run folder and loads it with the network's own
+        additional files (e.g. actuated programs).
+        """
+        return None
+
+    # ------------------------------------------------------------------ episode interface
+    def setup(self, env: Any) -> None:
+        """Bind to an environment before the first episode (remembers its spaces)."""
+        self.action_spaces = {a: env.action_space(a) for a in env.possible_agents}
+        self.observation_spaces = {a: env.observation_space(a) for a in env.possible_agents}
+        self._setup(env)
+
+    def reset(self) -> None:
+        """Start of an episode."""
+        self.episodes += 1
+        self.steps = 0
+        self._reset()
+
+    def act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Choose one green (action index) per agent.
+
+        Args:
+            observations: per agent, its observation.
+            infos: per agent, its infos (``action_mask``, ``phase``, ``queue`` ...).
+
+        Returns:
+            Per agent, the index of the green to show; ``{}`` under program control.
+
+        Raises:
+            ControllerError: the hook returned a missing or invalid action.
+
+        """
+        self.steps += 1
+        if self.control == "program":
+            return {}
+        actions = self._act(observations, infos)
+        checked: dict[str, int] = {}
+        for agent in observations:
+            if agent not in actions:
+                raise ControllerError(f"controller '{self.name}': no action for agent '{agent}'")
+            action = int(actions[agent])
+            n = len(infos[agent]["action_mask"])
+            if not 0 <= action < n:
+                raise ControllerError(f"controller '{self.name}': action {action} for '{agent}' outside 0..{n - 1}")
+            checked[agent] = action
+        return checked
+
+    def learn(self, make_env: Callable[..., Any] | None = None, budget: Any = None) -> None:
+        """Train (learners); a no-op for controllers with ``needs_training = False``.
+
+        Args:
+            make_env: builds a training environment (e.g. ``lambda: make_env(net, **options)``).
+            budget: training budget (steps, episodes or seconds; the learner documents which).
+
+        """
+        if self.needs_training:
+            self._learn(make_env, budget)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the controller (its name, parameters and state) to ``path`` atomically.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ConfigError: the folder cannot be written.
+
+        """
+        target = Path(path)
+        document = {"controller": self.name, "params": self.params, "state": self._state()}
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"{target}: cannot save the controller ({exc.strerror or exc})") from None
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Controller:
+        """Rebuild a controller saved by :meth:`save`.
+
+        Raises:
+            ControllerError: the file is missing, unreadable, or holds another controller.
+
+        """
+        try:
+            document = json.loads(Path(path).read_text())
+            name, params, state = document["controller"], document["params"], document.get("state")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ControllerError(f"{path}: not a saved controller ({exc.__class__.__name__}: {exc})") from None
+        if cls.name and name != cls.name:
+            raise ControllerError(f"{path}: holds controller '{name}', not '{cls.name}'")
+        controller = cls(**params)
+        controller._restore(state)
+        return controller
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ hooks
+    def _setup(self, env: Any) -> None:
+        """Hook: called by :meth:`setup`."""
+        return None
+
+    def _reset(self) -> None:
+        """Hook: called by :meth:`reset`."""
+        return None
+
+    @abstractmethod
+    def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        """Hook: one action per agent (not called under program control)."""
+
+    def _learn(self, make_env: Callable[..., Any] | None, budget: Any) -> None:
+        """Hook: training (learners override)."""
+        raise NotImplementedError(f"controller '{self.name}' declares needs_training but implements no _learn")
+
+    def _state(self) -> Any:
+        """Hook: JSON-serialisable state to save beyond :attr:`params` (learners: e.g. a weights file name)."""
+        return None
+
+    def _restore(self, state: Any) -> None:
+        """Hook: restore what :meth:`_state` returned."""
+        return None
+
+
+class ProgramController(Controller):
+    """A controller that lets SUMO run the lights' programs (``control = "program"``)."""
+
+    control: ClassVar[str] = "program"
+
+    def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        return {}
+
+
+def best_allowed(values: np.ndarray, mask: np.ndarray, current: int) -> int:
+    """The allowed action with the largest value; the current green wins ties, else the lowest index.
+
+    Args:
+        values: one value per green.
+        mask: 1 where the green may be chosen now.
+        current: the green showing now.
+
+    """
+    allowed = np.flatnonzero(mask)
+    if len(allowed) == 0:
+        return int(current)
+    best = values[allowed].max()
+    if 0 <= current < len(values) and mask[current] and values[current] >= best:
+        return int(current)
+    return int(allowed[np.argmax(values[allowed])])
