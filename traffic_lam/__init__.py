@@ -6,7 +6,16 @@ simulation starts, without needing ``SUMO_HOME``.
 
 from traffic_lam.env import make_env, make_gym_env, make_vector_env
 from traffic_lam.errors import TrafficLamError
+from traffic_lam.evaluation import evaluate, resco_protocol
 
 __version__ = "0.1.0"
 
-__all__ = ["TrafficLamError", "__version__", "make_env", "make_gym_env", "make_vector_env"]
+__all__ = [
+    "TrafficLamError",
+    "__version__",
+    "evaluate",
+    "make_env",
+    "make_gym_env",
+    "make_vector_env",
+    "resco_protocol",
+]

@@ -1,0 +1,305 @@
+"""Evaluate a controller on a network: one :class:`~traffic_lam.metrics.EpisodeRecord` per episode.
+
+Every controller, classic or learning, is scored by the same code path: the same
+environment steps SUMO (agent control, or the lights' own programs under program
+control), the same per-step counters are summed, and SUMO's own tripinfo,
+statistic and (optionally) SSM outputs of every episode are kept in the run folder
+so that anyone can recompute the figures::
+
+    records = traffic_lam.evaluate("resco:grid4x4", "max-pressure", episodes=3, seed=0,
+                                   out_dir="runs/mp", **traffic_lam.resco_protocol("resco:grid4x4"))
+
+Files written into ``out_dir`` (each written under a temporary name and renamed when
+complete, so a failure never leaves a half-written file or clobbers an earlier one):
+
+* ``<controller>-<network>-seed<S>.tripinfo.xml``: every vehicle's trip (running and
+  never-inserted ones included), the source of delay, travel and waiting time;
+* ``<controller>-<network>-seed<S>.statistics.xml``: SUMO's statistic output (emergency braking);
+* ``<controller>-<network>-seed<S>.ssm.xml`` and ``ssm-edges.txt``: with ``ssm=True``;
+* ``<controller>.add.xml``: programs a controller asked SUMO to load (actuated);
+* ``<controller>-<network>.csv``: the records of this call.
+
+Run ``python -m traffic_lam.evaluation NETWORK --controller NAME ...`` for the same from a shell
+(:mod:`traffic_lam.evaluation.command`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from traffic_lam.controllers import Controller, make_controller
+from traffic_lam.env.parallel_env import MAX_SEED, TrafficSignalEnv, build_config
+from traffic_lam.errors import ConfigError
+from traffic_lam.files import atomic_write_text, ensure_writable_dir
+from traffic_lam.metrics import (
+    EpisodeRecord,
+    SSMSettings,
+    read_ssm,
+    read_statistics,
+    read_tripinfo,
+    tripinfo_options,
+    yellow_warnings,
+)
+from traffic_lam.metrics.ssm import edge_selection, junction_edges
+from traffic_lam.metrics.statistics import statistics_options
+from traffic_lam.signals import read_signal_layouts
+from traffic_lam.sim.network import NetworkSpec
+
+_OWN_FLAGS = ("--tripinfo-output", "--statistic-output", "--device.ssm.")
+"""SUMO flags evaluate() sets itself; a user's sumo_options may not set them too."""
+
+
+def resco_protocol(network: str | NetworkSpec) -> dict[str, Any]:
+    """Environment options of the RESCO protocol (DESIGN.md §5) for ``network``.
+
+    10 s decisions with a 3 s yellow inside them (``resco:arterial4x4``: 5 s / 2 s), no
+    all-red, no minimum green beyond one decision and no maximum green (RESCO has
+    neither), no teleporting. Begin and end come from the map's ``.sumocfg``.
+    RESCO runs SUMO with ``--random``; we pass an explicit ``--seed`` per episode instead,
+    so runs are reproducible.
+    """
+    name = network.name if isinstance(network, NetworkSpec) else str(network)
+    delta, yellow = (5, 2) if name.endswith("arterial4x4") else (10, 3)
+    return {
+        "delta_time": delta,
+        "yellow_time": yellow,
+        "all_red_time": 0,
+        "min_green": delta - yellow,
+        "max_green": 86400,
+        "time_to_teleport": -1,
+    }
+
+
+def evaluate(
+    network: str | Path | NetworkSpec,
+    controller: str | type[Controller] | Controller = "fixed-time",
+    *,
+    episodes: int = 1,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    ssm: bool | SSMSettings = False,
+    controller_options: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    **env_options: Any,
+) -> list[EpisodeRecord]:
+    """Run ``episodes`` episodes of ``controller`` on ``network`` and score each.
+
+    Args:
+        network: anything :func:`traffic_lam.make_env` accepts (bundled name,
+            ``"resco:<map>"``, folder, ``.sumocfg``, ``.net.xml`` with ``route_file=``).
+        controller: a name of :data:`traffic_lam.controllers.CONTROLLERS`
+            (``fixed-time``, ``actuated``, ``max-pressure``, ``greedy``), ``"module:Class"``,
+            a :class:`~traffic_lam.controllers.Controller` subclass, or an instance (a
+            trained learner). Learners are not trained here: call ``learn`` first.
+        episodes: number of episodes (>= 1).
+        seed: SUMO seed of the first episode; episode ``i`` uses ``seed + i``.
+        out_dir: run folder that keeps every episode's SUMO outputs and a CSV of the
+            records; None writes them to a temporary folder that is removed afterwards
+            (then ``tripinfo_file`` is None in the records).
+        ssm: True (or :class:`~traffic_lam.metrics.SSMSettings` thresholds) to count SSM
+            conflicts near the controlled junctions; costs ≈ 2.3× simulation time.
+        controller_options: keyword arguments for the controller's constructor (with a
+            name or class).
+        label: controller name in the records and file names (default: the controller's name).
+        **env_options: options of :func:`traffic_lam.make_env` (``delta_time``,
+            ``yellow_time``, ``begin_time``, ``end_time``, ``sumo_options`` ...); see
+            :func:`resco_protocol`. ``control`` and ``observation`` come from the controller.
+
+    Returns:
+        One record per episode, in order.
+
+    Raises:
+        traffic_lam.errors.TrafficLamError: one line, before any simulation starts, for
+            an unknown controller, a controller that does not fit the network, a bad seed
+            or option, or an unwritable ``out_dir`` (nothing in it is touched then).
+
+    """
+    _check_int("episodes", episodes, low=1)
+    _check_int("seed", seed, low=0)
+    if seed + episodes - 1 > MAX_SEED:
+        raise ConfigError(f"seed: seed + episodes - 1 must be <= {MAX_SEED} (SUMO's range), got {seed + episodes - 1}")
+    settings = _ssm_settings(ssm)
+    ctrl = make_controller(controller, controller_options)
+    options = _env_options(ctrl, env_options)
+    config = build_config(network, **options)
+    layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
+    ctrl.check_network(config.network, layouts)
+    name = label or ctrl.name or type(ctrl).__name__
+    if not re.fullmatch(r"[\w.+-]+", name):
+        raise ConfigError(f"label: expected letters, digits, '.', '_', '+' or '-', got {name!r}")
+    extra_xml = ctrl.additional_xml(config.network, layouts)
+
+    with contextlib.ExitStack() as stack:
+        if out_dir is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="traffic_lam-eval-")))
+        else:
+            folder = ensure_writable_dir(out_dir, "out_dir")
+        if extra_xml is not None:
+            extra_file = folder / f"{name}.add.xml"
+            atomic_write_text(extra_file, extra_xml)
+            spec = config.network
+            config = replace(config, network=replace(spec, additional_files=(*spec.additional_files, extra_file)))
+        edges_file = None
+        if settings is not None:
+            edges_file = folder / "ssm-edges.txt"
+            atomic_write_text(edges_file, edge_selection(junction_edges(config.network.net_file, layouts)))
+        env = TrafficSignalEnv(config)
+        stack.callback(env.close)
+        program = config.control == "program"
+        yellow = yellow_warnings(env.layouts, None if program else config.timing.yellow_time)
+        if yellow:
+            warnings.warn(f"{len(yellow)} signal(s) with a short yellow, e.g. {yellow[0]}", stacklevel=2)
+        ctrl.setup(env)
+        records: list[EpisodeRecord] = []
+        stem = f"{name}-{_safe(config.network.name)}"
+        for episode in range(episodes):
+            records.append(
+                _run_episode(env, ctrl, name, episode, seed + episode, folder, stem, settings, edges_file, len(yellow))
+            )
+        if out_dir is None:
+            records = [replace(r, tripinfo_file=None) for r in records]
+        else:
+            atomic_write_text(folder / f"{stem}.csv", records_csv(records))
+    return records
+
+
+def records_csv(records: Sequence[EpisodeRecord]) -> str:
+    """CSV text (header + one row per record) of ``records``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EpisodeRecord.columns(), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(record.to_row())
+    return buffer.getvalue()
+
+
+def _run_episode(
+    env: TrafficSignalEnv,
+    ctrl: Controller,
+    name: str,
+    episode: int,
+    seed: int,
+    folder: Path,
+    stem: str,
+    settings: SSMSettings | None,
+    edges_file: Path | None,
+    yellow_count: int,
+) -> EpisodeRecord:
+    """Simulate one episode, then read SUMO's outputs into a record."""
+    prefix = f"{stem}-seed{seed}"
+    final = {"tripinfo": folder / f"{prefix}.tripinfo.xml", "statistics": folder / f"{prefix}.statistics.xml"}
+    if settings is not None:
+        final["ssm"] = folder / f"{prefix}.ssm.xml"
+    partial = {key: path.with_name(f".{path.name}.part") for key, path in final.items()}
+    flags = tripinfo_options(partial["tripinfo"]) + statistics_options(partial["statistics"])
+    if settings is not None and edges_file is not None:
+        flags += settings.sumo_options(partial["ssm"], edges_file)
+    config = env.config
+    try:
+        start = time.perf_counter()
+        observations, infos = env.reset(seed=seed, options={"sumo_options": flags})
+        ctrl.reset()
+        queues: list[float] = []
+        while env.agents:
+            actions = ctrl.act(observations, infos)
+            observations, _, _, _, infos = env.step(actions)
+            queues.append(float(np.mean([info["queue"] for info in infos.values()])))
+        system = dict(infos[env.possible_agents[0]]["system"])
+        env.close()  # SUMO writes its outputs when it closes
+        wall = time.perf_counter() - start
+        trips = read_tripinfo(partial["tripinfo"])
+        stats = read_statistics(partial["statistics"])
+        conflicts = read_ssm(partial["ssm"], settings) if settings is not None else None
+        for key, path in partial.items():
+            os.replace(path, final[key])
+    finally:
+        for path in partial.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
+    hours = (config.end_time - config.begin_time) / 3600.0
+    return EpisodeRecord(
+        controller=name,
+        network=config.network.name,
+        seed=seed,
+        episode=episode,
+        begin=config.begin_time,
+        end=config.end_time,
+        control=config.control,
+        delta_time=config.timing.delta_time,
+        yellow_time=config.timing.yellow_time,
+        throughput_per_h=system["arrived"] / hours,
+        vehicles_inserted=trips.inserted,
+        vehicles_arrived=trips.arrived,
+        vehicles_running=trips.running,
+        vehicles_not_inserted=trips.not_inserted,
+        avg_delay=trips.avg_delay,
+        avg_travel_time=trips.avg_travel_time,
+        avg_waiting_time=trips.avg_waiting_time,
+        avg_queue=float(np.mean(queues)) if queues else 0.0,
+        collisions=system["colliding_vehicles"] / 2.0,
+        emergency_stops=int(system["emergency_stops"]),
+        emergency_braking=stats.emergency_braking,
+        teleports=int(system["teleports"]),
+        ssm_ttc=None if conflicts is None else conflicts.ttc,
+        ssm_drac=None if conflicts is None else conflicts.drac,
+        ssm_pet=None if conflicts is None else conflicts.pet,
+        yellow_warnings=yellow_count,
+        wall_time_s=wall,
+        tripinfo_file=str(final["tripinfo"]),
+        sumo_version=trips.sumo_version,
+    )
+
+
+def _env_options(ctrl: Controller, options: dict[str, Any]) -> dict[str, Any]:
+    """Merge the user's environment options with what the controller needs; refuse clashes."""
+    needed = ctrl.env_options()
+    merged = dict(options)
+    if "control" in merged and merged["control"] != needed["control"]:
+        raise ConfigError(
+            f"control: controller '{ctrl.name}' needs control={needed['control']!r}, got {merged['control']!r}"
+        )
+    if "observation" in merged and "observation" in needed and merged["observation"] != needed["observation"]:
+        raise ConfigError(
+            f"observation: controller '{ctrl.name}' reads its own observation; do not pass observation="
+            f"{merged['observation']!r}"
+        )
+    merged.update(needed)
+    flags = merged.get("sumo_options") or ()
+    if isinstance(flags, str):
+        flags = flags.split()
+    for flag in flags:
+        if isinstance(flag, str) and flag.startswith(_OWN_FLAGS):
+            raise ConfigError(f"sumo_options: {flag} is set by evaluate() itself (outputs go to out_dir)")
+    return merged
+
+
+def _ssm_settings(ssm: bool | SSMSettings) -> SSMSettings | None:
+    if isinstance(ssm, SSMSettings):
+        return ssm
+    if not isinstance(ssm, bool):
+        raise ConfigError(f"ssm: expected True, False or SSMSettings, got {ssm!r}")
+    return SSMSettings() if ssm else None
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{name}: expected an integer >= {low}, got {value}")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.+-]+", "_", name)
