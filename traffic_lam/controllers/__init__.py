@@ -22,7 +22,19 @@ from traffic_lam.errors import ControllerError
 CONTROLLERS: Mapping[str, type[Controller]] = MappingProxyType(
     {c.name: c for c in (FixedTime, Actuated, MaxPressure, Greedy)}
 )
-"""Built-in controllers by name (read-only)."""
+"""Built-in classic controllers by name (read-only)."""
+
+LEARNERS: Mapping[str, str] = MappingProxyType(
+    {
+        "batched-q": "traffic_lam.controllers.batched_q:BatchedQ",
+    }
+)
+"""Built-in learning controllers by name -> import path (imported on use: they need torch)."""
+
+
+def controller_names() -> list[str]:
+    """Every built-in controller name, classic then learning."""
+    return [*CONTROLLERS, *LEARNERS]
 
 
 def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Controller:
@@ -45,6 +57,9 @@ def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Cont
     if isinstance(spec, str):
         if spec in CONTROLLERS:
             cls = CONTROLLERS[spec]
+        elif spec in LEARNERS:
+            module_name, _, attr = LEARNERS[spec].partition(":")
+            cls = getattr(importlib.import_module(module_name), attr)
         elif ":" in spec:
             module_name, _, attr = spec.partition(":")
             try:
@@ -52,7 +67,7 @@ def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Cont
             except (ImportError, AttributeError) as exc:
                 raise ControllerError(f"controller '{spec}': cannot import ({exc})") from None
         else:
-            known = ", ".join(CONTROLLERS)
+            known = ", ".join(controller_names())
             raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise ControllerError(f"controller {spec!r}: expected a Controller subclass, name or instance")
@@ -64,6 +79,7 @@ def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Cont
 
 __all__ = [
     "CONTROLLERS",
+    "LEARNERS",
     "Actuated",
     "Controller",
     "FixedTime",
@@ -71,5 +87,6 @@ __all__ = [
     "MaxPressure",
     "ProgramController",
     "best_allowed",
+    "controller_names",
     "make_controller",
 ]

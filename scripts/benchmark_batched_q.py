@@ -1,0 +1,216 @@
+"""Batched Q-learner speed: agent-transitions per second versus sumo-rl's QLAgent, and end to end.
+
+Part 1, synthetic (same transitions for everyone; shapes like RESCO grid4x4: 16 signals,
+8 parallel simulations, 33 observation features, 8 actions, 10 bins per feature as
+sumo-rl's discretisation):
+
+* sumo-rl ``QLAgent``: one agent per signal per simulation, each transition encoded to a
+  tuple (sumo-rl's ``encode``) and learned one at a time;
+* ours, tabular: every transition of a step hashed and applied in one batched update;
+* ours, neural: gradient steps on the device replay buffer (batch 64 steps x 16 signals),
+  counted as agent-transitions in the sampled batches.
+
+With CUDA, the tabular update is also timed on the GPU across batch sizes to find where
+it overtakes the CPU.
+
+Part 2, end to end on RESCO grid4x4 (--e2e): simulated seconds per wall second while
+training tabular batched-q with 1 and 2 simulations, and the learner's share of wall time.
+
+Usage: python scripts/benchmark_batched_q.py [--steps 300] [--e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+SIGNALS, SIMS, OBS, ACTIONS, BINS = 16, 8, 33, 8, 10
+
+
+def synthetic(steps: int, batch_envs: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    obs = rng.random((steps + 1, batch_envs, SIGNALS, OBS), dtype=np.float32)
+    actions = rng.integers(0, ACTIONS, (steps, batch_envs, SIGNALS))
+    rewards = rng.standard_normal((steps, batch_envs, SIGNALS)).astype(np.float32)
+    return obs, actions, rewards
+
+
+def sumo_rl_rate(steps: int) -> float:
+    import sumo
+
+    os.environ.setdefault("SUMO_HOME", sumo.SUMO_HOME)
+    from gymnasium import spaces
+    from sumo_rl.agents import QLAgent
+    from sumo_rl.exploration import EpsilonGreedy
+
+    obs, actions, rewards = synthetic(steps, SIMS)
+
+    def encode(state: np.ndarray) -> tuple:  # sumo-rl's SumoEnvironment.encode
+        phase = int(np.argmax(state[:ACTIONS]))
+        return tuple([phase, state[ACTIONS]] + [min(int(d * 10), 9) for d in state[ACTIONS + 1 :]])
+
+    space = spaces.Discrete(ACTIONS)
+    agents = [
+        [
+            QLAgent(encode(obs[0, e, i]), None, space, alpha=0.1, gamma=0.99, exploration_strategy=EpsilonGreedy())
+            for i in range(SIGNALS)
+        ]
+        for e in range(SIMS)
+    ]
+    started = time.perf_counter()
+    for t in range(steps):
+        for e in range(SIMS):
+            for i in range(SIGNALS):
+                agent = agents[e][i]
+                agent.action = int(actions[t, e, i])
+                agent.learn(encode(obs[t + 1, e, i]), float(rewards[t, e, i]))
+    return steps * SIMS * SIGNALS / (time.perf_counter() - started)
+
+
+def tabular_rate(steps: int, batch_envs: int, device: str) -> float:
+    from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
+
+    dev = torch.device(device)
+    obs_np, actions_np, rewards_np = synthetic(steps, batch_envs)
+    obs, actions, rewards = (torch.from_numpy(x).to(dev) for x in (obs_np, actions_np, rewards_np))
+    table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), SIGNALS, OBS, ACTIONS, dev)
+    agents = torch.arange(SIGNALS, device=dev).repeat(batch_envs)
+    masks = torch.ones(batch_envs * SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
+    terminated = torch.zeros(batch_envs * SIGNALS, dtype=torch.bool, device=dev)
+
+    def step(t: int) -> None:
+        table.update(
+            agents,
+            table.state_index(obs[t]).reshape(-1),
+            actions[t].reshape(-1),
+            rewards[t].reshape(-1),
+            table.state_index(obs[t + 1]).reshape(-1),
+            masks,
+            terminated,
+        )
+
+    for t in range(min(5, steps)):  # warm-up
+        step(t)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for t in range(steps):
+        step(t)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_envs * SIGNALS / (time.perf_counter() - started)
+
+
+def neural_rate(steps: int, device: str, shared: bool) -> float:
+    from traffic_lam.controllers.batched_q.controller import BatchedQ
+    from traffic_lam.controllers.batched_q.neural import ReplayBuffer
+
+    learner = BatchedQ(mode="neural", shared=shared, device=device, learning_starts=0, batch_size=64)
+    learner.build([f"s{i}" for i in range(SIGNALS)], [OBS] * SIGNALS, [ACTIONS] * SIGNALS)
+    dev = learner.device
+    buffer = ReplayBuffer(4096, SIGNALS, OBS, ACTIONS, dev)
+    obs_np, actions_np, rewards_np = synthetic(512 // SIMS, SIMS)
+    for t in range(len(actions_np)):
+        o = torch.from_numpy(obs_np[t]).to(dev)
+        buffer.add(
+            o,
+            torch.from_numpy(actions_np[t]).to(dev),
+            torch.from_numpy(rewards_np[t]).to(dev),
+            torch.from_numpy(obs_np[t + 1]).to(dev),
+            torch.ones(SIMS, SIGNALS, ACTIONS, dtype=torch.bool, device=dev),
+            torch.full((SIMS,), 0.97, device=dev),
+        )
+    learner._gradient_steps(buffer)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(steps):
+        learner._gradient_steps(buffer)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * 64 * SIGNALS / (time.perf_counter() - started)
+
+
+def end_to_end(episode_seconds: int) -> None:
+    from traffic_lam.controllers.batched_q.controller import BatchedQ
+    from traffic_lam.env.factory import EnvFactory
+
+    factory = EnvFactory(
+        "resco:grid4x4", {"delta_time": 5, "yellow_time": 2, "begin_time": 0, "end_time": episode_seconds}
+    )
+    print(f"\nend to end, RESCO grid4x4, tabular batched-q, {episode_seconds} s episodes, 2 episodes per simulation:")
+    print("| simulations | simulated s per wall s | learner share of wall time |\n|---|---|---|")
+    base = None
+    for sims in (1, 2):
+        learner = BatchedQ(mode="tabular", bins=BINS, device="cpu")
+        started = time.perf_counter()
+        learner.learn(factory, _Budget(episodes=2 * sims, num_envs=sims))
+        wall = time.perf_counter() - started
+        rate = learner.timing["simulated_s"] / wall
+        base = base or rate
+        print(f"| {sims} | {rate:.0f} ({rate / base:.2f}x) | {learner.timing['learner_s'] / wall:.1%} |")
+
+
+class _Budget:
+    def __init__(self, episodes: int, num_envs: int) -> None:
+        self.episodes, self.num_envs, self.seed = episodes, num_envs, 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="synthetic decision steps (default 300)")
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions, medians reported (default 3)")
+    parser.add_argument("--e2e", action="store_true", help="also run the end-to-end grid4x4 measurement")
+    parser.add_argument("--e2e-seconds", type=int, default=3600, help="episode length for --e2e")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    rates: dict[str, list[float]] = {
+        "sumo-rl QLAgent": [],
+        "batched-q tabular (cpu)": [],
+        "batched-q neural shared (cpu)": [],
+        "batched-q neural independent (cpu)": [],
+    }
+    cuda = torch.cuda.is_available()
+    if cuda:
+        rates.update({"batched-q tabular (cuda)": [], "batched-q neural shared (cuda)": []})
+    for _ in range(args.rounds):
+        rates["sumo-rl QLAgent"].append(sumo_rl_rate(args.steps))
+        rates["batched-q tabular (cpu)"].append(tabular_rate(args.steps, SIMS, "cpu"))
+        rates["batched-q neural shared (cpu)"].append(neural_rate(max(20, args.steps // 10), "cpu", True))
+        rates["batched-q neural independent (cpu)"].append(neural_rate(max(20, args.steps // 10), "cpu", False))
+        if cuda:
+            rates["batched-q tabular (cuda)"].append(tabular_rate(args.steps, SIMS, "cuda"))
+            rates["batched-q neural shared (cuda)"].append(neural_rate(max(20, args.steps // 10), "cuda", True))
+    base = statistics.median(rates["sumo-rl QLAgent"])
+    print(f"synthetic transitions, {SIGNALS} signals x {SIMS} simulations, medians of {args.rounds} rounds:")
+    print("| learner | agent-transitions / s | x sumo-rl QLAgent |\n|---|---|---|")
+    for name, values in rates.items():
+        med = statistics.median(values)
+        print(f"| {name} | {med:,.0f} | {med / base:.1f} |")
+    if cuda:
+        print("\ntabular update, CPU vs CUDA by batch (simulations x 16 signals):")
+        print("| batch | cpu /s | cuda /s | cuda / cpu |\n|---|---|---|---|")
+        crossover = None
+        for envs in (1, 8, 64, 256, 1024, 4096):
+            cpu = tabular_rate(50, envs, "cpu")
+            gpu = tabular_rate(50, envs, "cuda")
+            if crossover is None and gpu > cpu:
+                crossover = envs * SIGNALS
+            print(f"| {envs * SIGNALS} | {cpu:,.0f} | {gpu:,.0f} | {gpu / cpu:.2f} |")
+        print(
+            f"GPU overtakes CPU at a batch of {crossover} agent-transitions" if crossover else "GPU never faster here"
+        )
+    if args.e2e:
+        end_to_end(args.e2e_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
