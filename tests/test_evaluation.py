@@ -323,3 +323,25 @@ def test_near_lane_counts_and_resco_protocol():
         env.close()
     assert traffic_lam.resco_protocol("resco:grid4x4")["delta_time"] == 10
     assert traffic_lam.resco_protocol("resco:arterial4x4")[("yellow_time")] == 2
+
+
+def test_detector_range_reaches_upstream_of_a_short_approach():
+    """RESCO ingolstadt7: gneJ143's approach 10425609#1 is 0.9 m long; its queue stands upstream."""
+    env = traffic_lam.make_env("resco:ingolstadt7", end_time=58200, observation="wave", max_green=100000)
+    try:
+        env.reset(seed=0)
+        engine = env._engine
+        signal = engine.signals["gneJ143"]
+        k = engine._lanes.index("10425609#1_1")
+        pieces = dict(engine._upstream_pieces(200.0)[k])
+        assert {"10425609#0_1", ":1195228772_0_0"} <= set(pieces)
+        assert pieces["10425609#0_1"] <= 0  # the whole 43.6 m feeder lane is within 200 m
+        feeder = 0
+        while env.agents and feeder == 0:
+            env.step(dict.fromkeys(env.agents, 0))  # gneJ143 green 0 keeps 10425609#1 red
+            feeder = engine._sim.lane.getLastStepVehicleNumber("10425609#0_1")
+        position = signal.layout.in_lanes.index("10425609#1_1")
+        assert feeder > 0
+        assert signal.lanes.in_vehicles_near(200)[position] >= feeder > signal.lanes.in_vehicles[position]
+    finally:
+        env.close()

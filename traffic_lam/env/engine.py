@@ -97,6 +97,7 @@ class SimulationEngine:
         self._lane_cache: dict[str, np.ndarray] = {}
         self._lane_getters: dict[str, Any] = {}
         self._lane_lengths: np.ndarray | None = None
+        self._upstream: dict[float, dict[int, list[tuple[str, float]]]] = {}
         self._program = config.control == "program"
         self._green_index = {sid: {g: i for i, g in enumerate(s.layout.greens)} for sid, s in self.signals.items()}
 
@@ -222,9 +223,13 @@ class SimulationEngine:
     def _read_near(self, distance: float) -> None:
         """Vehicles and halting vehicles within ``distance`` m of each lane's end (its stop line).
 
-        Whole-lane counts serve lanes no longer than ``distance``; only longer lanes with
-        vehicles on them are looked at vehicle by vehicle. Cached as ``vehicles@<d>`` and
-        ``halting@<d>`` (see :meth:`LaneMeasurements.in_vehicles_near`).
+        A detector of range ``distance`` at the stop line: on lanes longer than
+        ``distance`` only the last ``distance`` metres count; an incoming lane shorter
+        than ``distance`` also counts the lanes upstream of it (through junctions without
+        a traffic light, internal lanes included) up to ``distance`` from its stop line,
+        so a queue standing on a short approach's feeder edge is seen (e.g. RESCO
+        ingolstadt7, whose approach ``10425609#1`` is 0.9 m long). Cached as
+        ``vehicles@<d>`` and ``halting@<d>`` (see :meth:`LaneMeasurements.in_vehicles_near`).
         """
         sim = self._sim
         if self._lane_lengths is None:
@@ -232,15 +237,80 @@ class SimulationEngine:
         vehicles = self._lane_values("vehicles").copy()
         halting = self._lane_values("halting").copy()
         lengths = self._lane_lengths
-        position = sim.vehicle.getLanePosition
         for k in np.flatnonzero((lengths > distance) & (vehicles > 0)):
-            start = lengths[k] - distance
-            near = [v for v in sim.lane.getLastStepVehicleIDs(self._lanes[k]) if position(v) >= start]
-            vehicles[k] = len(near)
-            halting[k] = sum(1 for v in near if sim.vehicle.getSpeed(v) < _HALTING_SPEED)
+            vehicles[k], halting[k] = self._count_from(self._lanes[k], lengths[k] - distance)
+        for k, pieces in self._upstream_pieces(distance).items():
+            for lane, start in pieces:
+                v, h = self._count_from(lane, start)
+                vehicles[k] += v
+                halting[k] += h
         key = f"{distance:g}"
         self._lane_cache[f"vehicles@{key}"] = vehicles
         self._lane_cache[f"halting@{key}"] = halting
+
+    def _count_from(self, lane: str, start: float) -> tuple[int, int]:
+        """Vehicles and halting vehicles on ``lane`` at positions >= ``start``."""
+        sim = self._sim
+        if start <= 0:
+            return sim.lane.getLastStepVehicleNumber(lane), sim.lane.getLastStepHaltingNumber(lane)
+        position, speed = sim.vehicle.getLanePosition, sim.vehicle.getSpeed
+        near = [v for v in sim.lane.getLastStepVehicleIDs(lane) if position(v) >= start]
+        return len(near), sum(1 for v in near if speed(v) < _HALTING_SPEED)
+
+    def _upstream_pieces(self, distance: float) -> dict[int, list[tuple[str, float]]]:
+        """For each incoming lane shorter than ``distance``: the ``(lane, start position)`` upstream of it in range.
+
+        Walks predecessor lanes (and the internal lane joining them) until ``distance``
+        is used up; never crosses a lane that a traffic light controls. Computed once
+        per engine (the network does not change between episodes).
+        """
+        cached = self._upstream.get(distance)
+        if cached is not None:
+            return cached
+        sim = self._sim
+        lengths = dict(zip(self._lanes, self._lane_lengths, strict=True))
+
+        def length(lane: str) -> float:
+            if lane not in lengths:
+                lengths[lane] = float(sim.lane.getLength(lane))
+            return lengths[lane]
+
+        controlled: set[str] = set()
+        for tls in sim.trafficlight.getIDList():
+            controlled.update(sim.trafficlight.getControlledLanes(tls))
+        predecessors: dict[str, list[tuple[str, str]]] = {}
+        for lane in sim.lane.getIDList():
+            if not lane.startswith(":"):
+                for link in sim.lane.getLinks(lane):
+                    predecessors.setdefault(link[0], []).append((lane, link[4]))
+        incoming = sorted({int(k) for index in self._in_index.values() for k in index})
+        result: dict[int, list[tuple[str, float]]] = {}
+        for k in incoming:
+            lane = self._lanes[k]
+            if length(lane) >= distance:
+                continue
+            pieces: list[tuple[str, float]] = []
+            visited = {lane}
+            stack = [(lane, distance - length(lane))]
+            while stack:
+                current, remaining = stack.pop()
+                for before, via in predecessors.get(current, ()):
+                    if before in visited or before in controlled:
+                        continue
+                    visited.add(before)
+                    left = remaining
+                    if via:
+                        pieces.append((via, length(via) - left))
+                        left -= length(via)
+                    if left <= 0:
+                        continue
+                    pieces.append((before, length(before) - left))
+                    if length(before) < left:
+                        stack.append((before, left - length(before)))
+            if pieces:
+                result[k] = pieces
+        self._upstream[distance] = result
+        return result
 
     def _infos(self, step_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
         system: dict[str, Any] = {"time": self.time}
