@@ -36,7 +36,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="bundled networks, RESCO maps, observations and rewards")
+    p = sub.add_parser(
+        "run",
+        help="run a scenario: train, evaluate, write results, plots and a report",
+        description="Train what needs training, evaluate every controller on the same seeds, and write "
+        "results.csv, plots/*.png and report.html into the run folder. Re-running into the same folder "
+        "resumes: finished episodes are skipped.",
+    )
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument("--out", help="run folder (default: runs/<scenario name>)")
+    p.add_argument("--workers", type=int, default=1, help="jobs in parallel processes (default 1)")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local process pool, or Ray tasks (pip install -e .[ray]; RAY_ADDRESS for a cluster)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser(
+        "compare",
+        help="plots and a table from existing run folders (no simulation)",
+        description="Merge the results.csv of one or more run folders and draw the comparison plots and report.",
+    )
+    p.add_argument("runs", nargs="+", help="run folders holding results.csv")
+    p.add_argument("--out", help="folder for the comparison (default: the single run folder, or ./comparison)")
+    p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser("list", help="bundled networks, scenarios, controllers, observations and rewards")
     p.set_defaults(handler=_cmd_list)
 
     p = sub.add_parser("check-network", help="validate a network: signals, phases, lanes, problems")
@@ -69,12 +97,90 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from traffic_lam.experiments.runner import run_scenario
+    from traffic_lam.experiments.scenario import load_scenario
+    from traffic_lam.report.summary import summary_table
+
+    scenario = load_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
+    bars: dict[str, tqdm] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if args.quiet:
+            return
+        if phase not in bars:
+            bars[phase] = tqdm(total=total, desc=f"{phase:>8}", unit="job", leave=True)
+        bars[phase].n = done
+        bars[phase].refresh()
+        if done == total:
+            bars[phase].close()
+
+    print(f"scenario {scenario.name}: {len(scenario.controllers)} controllers x {len(scenario.evaluation.seeds)} "
+          f"seeds x {scenario.evaluation.episodes} episodes on {scenario.network} -> {out}")  # fmt: skip
+    started = time.perf_counter()
+    summary = run_scenario(scenario, out, workers=args.workers, executor=args.executor, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    print(f"\n{summary.evaluated} episodes evaluated, {summary.skipped} already done, {summary.trained} learners "
+          f"trained in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    if summary.rows:
+        print("\n" + summary_table(summary.rows))
+        print(f"\nresults: {summary.run_dir / 'results.csv'}")
+        print(f"report:  {summary.report}")
+    for what, error in summary.failures:
+        print(f"traffic-lam: error: {what} failed: {error}", file=sys.stderr)
+    return 1 if summary.failures else 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from traffic_lam.errors import ConfigError
+    from traffic_lam.experiments.runner import write_outputs
+    from traffic_lam.experiments.store import read_rows, write_rows
+    from traffic_lam.files import ensure_writable_dir
+    from traffic_lam.report.summary import summary_table
+
+    runs = [Path(r) for r in args.runs]
+    rows = []
+    for run in runs:
+        results = run / "results.csv"
+        if not results.is_file():
+            raise ConfigError(f"{run}: no results.csv (expected a run folder written by 'traffic-lam run')")
+        prefix = f"{run.name}/" if len(runs) > 1 else ""
+        for row in read_rows(results):
+            row["controller"] = f"{prefix}{row['controller']}"
+            rows.append(row)
+    if not rows:
+        raise ConfigError(f"{', '.join(map(str, runs))}: results.csv has no rows")
+    out = ensure_writable_dir(Path(args.out) if args.out else (runs[0] if len(runs) == 1 else Path("comparison")))
+    if out not in runs:
+        write_rows(out / "results.csv", rows)
+    plots, report = write_outputs(out, rows, title="traffic_lam — comparison of " + ", ".join(r.name for r in runs))
+    print(summary_table(rows))
+    print(f"\nplots:  {', '.join(str(p) for p in plots)}")
+    print(f"report: {report}")
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from traffic_lam.controllers import controller_names
     from traffic_lam.env import OBSERVATIONS, REWARDS
     from traffic_lam.sim.network import RESCO_MAPS, bundled_networks
 
+    scenarios = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
     print("bundled networks: " + ", ".join(bundled_networks()))
     print("RESCO maps:       " + ", ".join(f"resco:{m}" for m in RESCO_MAPS))
+    print("scenarios:        " + (", ".join(str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd())
+                                            else str(p) for p in scenarios) or "none found"))  # fmt: skip
+    print("controllers:      " + ", ".join(controller_names()))
     print("observations:     " + ", ".join(OBSERVATIONS))
     print("rewards:          " + ", ".join(REWARDS))
     return 0

@@ -1,0 +1,261 @@
+"""Run a scenario: train, evaluate every controller on the same seeds, store, plot, report.
+
+Work is cut into independent jobs run by :mod:`traffic_lam.experiments.executors`:
+
+* a *training job* per learning controller (skipped when its trained model is already in
+  the run folder: a re-run resumes);
+* an *evaluation job* per (controller, seed, episode) (skipped when its row is already in
+  ``results.csv``).
+
+Each finished evaluation job is written to ``results.csv`` at once (atomically), so an
+interrupted run loses at most the jobs in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from traffic_lam.experiments.executors import Outcome, run_jobs
+from traffic_lam.experiments.scenario import ControllerSpec, Scenario
+from traffic_lam.experiments.store import ResultsStore
+
+EPISODE_SEED_STRIDE = 1000
+"""Episode ``k`` of evaluation seed ``s`` runs SUMO with seed ``s + 1000 * k``."""
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train one learning controller and save it into the run folder."""
+
+    scenario: Scenario
+    controller: ControllerSpec
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """Evaluate one controller for one episode."""
+
+    scenario: Scenario
+    controller: ControllerSpec
+    seed: int
+    episode: int
+    run_dir: str
+
+
+@dataclass
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        run_dir: the run folder.
+        rows: every stored episode row (including those of earlier runs).
+        evaluated: evaluation jobs run now.
+        skipped: evaluation jobs found done (resume).
+        trained: learners trained now.
+        failures: ``(job description, error)`` of failed jobs.
+        plots: PNG files written.
+        report: the HTML report.
+    """
+
+    run_dir: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: int = 0
+    skipped: int = 0
+    trained: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    report: Path | None = None
+
+
+def model_path(run_dir: str | Path, controller: str) -> Path:
+    """Where a trained controller of the run is saved."""
+    return ResultsStore(run_dir).model_dir(controller) / "model.final"
+
+
+def run_scenario(
+    scenario: Scenario,
+    out_dir: str | Path,
+    workers: int = 1,
+    executor: str = "local",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunSummary:
+    """Run ``scenario`` into ``out_dir`` (resuming what is already there).
+
+    Args:
+        scenario: the validated scenario.
+        out_dir: the run folder.
+        workers: jobs at a time (processes).
+        executor: ``"local"`` or ``"ray"``.
+        progress: optional ``progress(phase, done, total)`` callback.
+
+    Returns:
+        A :class:`RunSummary`; failed jobs are listed, not raised.
+    """
+    from traffic_lam.controllers import make_controller
+
+    store = ResultsStore(out_dir)
+    store.save_scenario(scenario.path)
+    summary = RunSummary(store.run_dir)
+
+    # fail early, in this process, on unknown controllers or bad arguments
+    learners = [c for c in scenario.controllers if make_controller(c.type, c.args).needs_training]
+
+    to_train = [TrainJob(scenario, c, str(store.run_dir)) for c in learners if not _trained(store.run_dir, c.name)]
+    for done, outcome in enumerate(run_jobs(train_job, to_train, workers, executor), start=1):
+        if outcome.error:
+            summary.failures.append((f"train {outcome.job.controller.name}", outcome.error))
+        else:
+            summary.trained += 1
+        if progress:
+            progress("train", done, len(to_train))
+    failed_training = {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
+
+    finished = store.done()
+    jobs: list[EvalJob] = []
+    for controller in scenario.controllers:
+        if controller.name in failed_training:
+            continue
+        for seed in scenario.evaluation.seeds:
+            for episode in range(scenario.evaluation.episodes):
+                if f"{controller.name}|{seed}|{episode}" in finished:
+                    summary.skipped += 1
+                else:
+                    jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir)))
+    for done, outcome in enumerate(run_jobs(eval_job, jobs, workers, executor), start=1):
+        _collect(store, summary, outcome)
+        if progress:
+            progress("evaluate", done, len(jobs))
+
+    summary.rows = store.rows
+    if summary.rows:
+        summary.plots, summary.report = write_outputs(
+            store.run_dir, summary.rows, title=f"traffic_lam — {scenario.name}"
+        )
+    return summary
+
+
+def _collect(store: ResultsStore, summary: RunSummary, outcome: Outcome[EvalJob]) -> None:
+    job = outcome.job
+    if outcome.error:
+        summary.failures.append(
+            (f"evaluate {job.controller.name} seed {job.seed} episode {job.episode}", outcome.error)
+        )
+        return
+    store.add(outcome.result)
+    summary.evaluated += 1
+
+
+def _trained(run_dir: str | Path, controller: str) -> bool:
+    return model_path(run_dir, controller).exists()
+
+
+def train_job(job: TrainJob) -> str:
+    """Train one learner and save it (module level: runs in worker processes)."""
+    from traffic_lam.controllers import make_controller
+    from traffic_lam.env.factory import EnvFactory
+
+    scenario, spec = job.scenario, job.controller
+    controller = make_controller(spec.type, spec.args)
+    store = ResultsStore(job.run_dir)
+    factory = EnvFactory(scenario.network, _env_options(scenario, controller.env_options()))
+    controller.learn(factory, TrainingBudget(spec.training, store.model_dir(spec.name), store.curve_path(spec.name)))
+    target = model_path(job.run_dir, spec.name)
+    controller.save(target)
+    return str(target)
+
+
+def eval_job(job: EvalJob) -> list[dict[str, Any]]:
+    """Evaluate one (controller, seed, episode); return its row (module level: runs in workers)."""
+    from traffic_lam.controllers import make_controller
+    from traffic_lam.evaluation import evaluate
+
+    scenario, spec = job.scenario, job.controller
+    controller = make_controller(spec.type, spec.args)
+    if controller.needs_training:
+        controller = type(controller).load(model_path(job.run_dir, spec.name))
+    store = ResultsStore(job.run_dir)
+    sumo_seed = job.seed + EPISODE_SEED_STRIDE * job.episode
+    started = time.perf_counter()
+    records = evaluate(
+        scenario.network,
+        controller,
+        episodes=1,
+        seed=sumo_seed,
+        out_dir=store.episode_dir(spec.name, job.seed, job.episode),
+        ssm=scenario.evaluation.ssm,
+        **_env_options(scenario, {}),
+    )
+    row = records[0].to_row()
+    row.update(controller=spec.name, controller_type=spec.type, seed=job.seed, episode=job.episode,
+               sumo_seed=sumo_seed, job_wall_time_s=time.perf_counter() - started)  # fmt: skip
+    return [row]
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """What a learner receives as its budget from a scenario run.
+
+    Attributes:
+        episodes: training episodes.
+        seed: first training SUMO seed.
+        num_envs: parallel simulations.
+        checkpoint_every: episodes between checkpoints (0: none).
+        checkpoint_dir: where checkpoints go (resume looks there).
+        curve_file: CSV to write the learning curve to (one row per training episode).
+    """
+
+    training: Any
+    checkpoint_dir: Path
+    curve_file: Path
+
+    @property
+    def episodes(self) -> int:
+        """Training episodes."""
+        return int(self.training.episodes)
+
+    @property
+    def seed(self) -> int:
+        """First training SUMO seed."""
+        return int(self.training.seed)
+
+    @property
+    def num_envs(self) -> int:
+        """Parallel simulations."""
+        return int(self.training.num_envs)
+
+    @property
+    def checkpoint_every(self) -> int:
+        """Episodes between checkpoints."""
+        return int(self.training.checkpoint_every)
+
+
+def _env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict[str, Any]:
+    options = dict(scenario.env_options)
+    if scenario.route_file:
+        options["route_file"] = scenario.route_file
+    options.update(controller_options)
+    return options
+
+
+def write_outputs(run_dir: Path, rows: list[dict[str, Any]], title: str) -> tuple[list[Path], Path]:
+    """Draw the comparison plots and write ``report.html`` for ``rows``."""
+    from traffic_lam.report import plots
+    from traffic_lam.report.html import write_report
+
+    folder = run_dir / "plots"
+    folder.mkdir(exist_ok=True)
+    written = [
+        plots.performance_bars(rows, folder / "performance.png"),
+        plots.safety_bars(rows, folder / "safety.png"),
+        plots.delay_vs_safety(rows, folder / "delay_vs_safety.png"),
+    ]
+    curves = {p.stem: p for p in sorted((run_dir / "curves").glob("*.csv"))} if (run_dir / "curves").is_dir() else {}
+    curve_plot = plots.learning_curves(curves, folder / "learning_curves.png")
+    if curve_plot is not None:
+        written.append(curve_plot)
+    return written, write_report(run_dir / "report.html", rows, written, title)
