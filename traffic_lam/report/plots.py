@@ -37,7 +37,7 @@ def performance_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = ""
         ("throughput_per_h", "throughput (veh/h)\nhigher is better"),
     ]
     controllers = controllers_in(rows)
-    fig = Figure(figsize=(4.2 * len(metrics), 4.2))
+    fig = Figure(figsize=(4.6 * len(metrics), 4.4), layout="constrained")
     for k, (metric, label) in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), k + 1)
         for i, controller in enumerate(controllers):
@@ -53,30 +53,33 @@ def performance_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = ""
 
 
 def safety_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Safety counters per controller (mean per episode), grouped bars."""
+    """Safety counters per controller: mean per episode, whiskers from the min to the max episode."""
     metrics = [m for m in ("collisions", "emergency_stops", "emergency_braking", "teleports",
                            "ssm_ttc", "ssm_drac", "ssm_pet") if any(r.get(m) is not None for r in rows)]  # fmt: skip
     controllers = controllers_in(rows)
-    fig = Figure(figsize=(max(6.0, 1.2 * len(controllers) * max(1, len(metrics)) / 2), 4.2))
+    fig = Figure(figsize=(max(6.0, 0.6 * len(controllers) * max(1, len(metrics))), 4.4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(metrics))
     for j, metric in enumerate(metrics):
         means = [stat(rows, c, metric).mean for c in controllers]
-        stds = [stat(rows, c, metric).std for c in controllers]
+        ranges = [values(rows, c, metric) or [0.0] for c in controllers]
+        spread = [[m - min(r) for m, r in zip(means, ranges, strict=True)],
+                  [max(r) - m for m, r in zip(means, ranges, strict=True)]]  # fmt: skip
         xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(controllers))]
-        ax.bar(xs, means, width, yerr=stds, label=metric.replace("_", " "), color=_colour(j), capsize=3)
+        ax.bar(xs, means, width, yerr=spread, label=metric.replace("_", " "), color=_colour(j), capsize=3)
     ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
     ax.set_ylabel("events per episode (lower is safer)")
     ax.grid(axis="y", alpha=0.3)
     if metrics:
         ax.legend(fontsize="small")
-    ax.set_title(title or "Safety per controller (mean over episodes, whiskers: std)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title or "Safety per controller (mean over episodes, whiskers: min-max)")
     return _save(fig, path)
 
 
 def delay_vs_safety(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Scatter: average delay against safety events (emergency stops + braking + collisions), a dot per episode."""
-    fig = Figure(figsize=(6.4, 4.8))
+    fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for i, controller in enumerate(controllers_in(rows)):
         mine = [r for r in rows if r["controller"] == controller and r.get("avg_delay") is not None]
@@ -104,7 +107,7 @@ def learning_curves(curves: dict[str, Path], path: Path, metric: str = "avg_dela
             series[name] = ([float(r["episode"]) for r in data], [float(r[metric]) for r in data])
     if not series:
         return None
-    fig = Figure(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for i, (name, (xs, ys)) in enumerate(series.items()):
         ax.plot(xs, ys, marker="o", markersize=3, label=name, color=_colour(i))
