@@ -98,11 +98,12 @@ def run_scenario(
     """
     from traffic_lam.controllers import make_controller
 
+    # fail early, in this process and before touching the run folder, on a bad network,
+    # options, controllers or arguments
+    check_scenario(scenario)
     store = ResultsStore(out_dir)
     store.save_scenario(scenario.path)
     summary = RunSummary(store.run_dir)
-
-    # fail early, in this process, on unknown controllers or bad arguments
     learners = [c for c in scenario.controllers if make_controller(c.type, c.args).needs_training]
 
     to_train = [TrainJob(scenario, c, str(store.run_dir)) for c in learners if not _trained(store.run_dir, c.name)]
@@ -137,6 +138,22 @@ def run_scenario(
             store.run_dir, summary.rows, title=f"traffic_lam — {scenario.name}"
         )
     return summary
+
+
+def check_scenario(scenario: Scenario) -> None:
+    """Resolve the network, validate the environment options and build every controller.
+
+    Raises:
+        TrafficLamError: the first problem found, as one line.
+    """
+    from traffic_lam.controllers import make_controller
+    from traffic_lam.env.parallel_env import build_config
+    from traffic_lam.signals import read_signal_layouts
+
+    config = build_config(scenario.network, **_env_options(scenario, {}))
+    layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
+    for spec in scenario.controllers:
+        make_controller(spec.type, spec.args).check_network(config.network, layouts)
 
 
 def _collect(store: ResultsStore, summary: RunSummary, outcome: Outcome[EvalJob]) -> None:

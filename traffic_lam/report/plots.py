@@ -95,24 +95,31 @@ def delay_vs_safety(rows: Sequence[dict[str, Any]], path: Path, title: str = "")
     return _save(fig, path)
 
 
-def learning_curves(curves: dict[str, Path], path: Path, metric: str = "avg_delay") -> Path | None:
-    """Per-training-episode ``metric`` of every learner (from the curve CSVs); None if no data."""
-    series: dict[str, tuple[list[float], list[float]]] = {}
+CURVE_METRICS = ("avg_delay", "avg_queue", "return")
+"""Learning-curve columns, in order of preference (the first one every curve has is drawn)."""
+
+
+def learning_curves(curves: dict[str, Path], path: Path) -> Path | None:
+    """Per-training-episode delay (else queue, else return) of every learner; None without data."""
+    tables: dict[str, list[dict[str, str]]] = {}
     for name, csv_path in curves.items():
-        if not csv_path.is_file():
-            continue
-        with csv_path.open(newline="") as handle:
-            data = [r for r in csv.DictReader(handle) if r.get(metric) not in (None, "")]
-        if data:
-            series[name] = ([float(r["episode"]) for r in data], [float(r[metric]) for r in data])
-    if not series:
+        if csv_path.is_file():
+            with csv_path.open(newline="") as handle:
+                tables[name] = list(csv.DictReader(handle))
+    tables = {name: rows for name, rows in tables.items() if rows}
+    metric = next((m for m in CURVE_METRICS if tables and all(m in rows[0] for rows in tables.values())), None)
+    if metric is None:
         return None
+    series = {
+        name: ([float(r["episode"]) for r in rows], [float(r[metric]) for r in rows]) for name, rows in tables.items()
+    }
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for i, (name, (xs, ys)) in enumerate(series.items()):
         ax.plot(xs, ys, marker="o", markersize=3, label=name, color=_colour(i))
     ax.set_xlabel("training episode")
-    ax.set_ylabel(metric.replace("_", " ").replace("avg ", "average ") + (" (s)" if "delay" in metric else ""))
+    labels = {"avg_delay": "average delay (s)", "avg_queue": "average queue per signal (vehicles)", "return": "return"}
+    ax.set_ylabel(labels[metric])
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title("Learning curves")
