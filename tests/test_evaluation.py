@@ -345,3 +345,16 @@ def test_detector_range_reaches_upstream_of_a_short_approach():
         assert signal.lanes.in_vehicles_near(200)[position] >= feeder > signal.lanes.in_vehicles[position]
     finally:
         env.close()
+
+
+def test_best_allowed_respects_the_mask_and_rotates_positive_ties():
+    from traffic_lam.controllers import best_allowed
+
+    values = np.array([3.0, 5.0, 5.0])
+    assert best_allowed(values, np.array([1, 0, 1]), current=0) == 2  # masked best skipped
+    assert best_allowed(values, np.array([1, 0, 0]), current=0) == 0  # min green: only current
+    assert best_allowed(np.zeros(3), np.ones(3), current=1) == 1  # nothing waiting: stay
+    # two greens serving the same lanes always tie: the one shown least recently wins
+    last = np.array([0.0, 50.0, 20.0])
+    assert best_allowed(values, np.ones(3), current=1, last_shown=last) == 2
+    assert best_allowed(values, np.ones(3), current=1) == 1  # without memory: keep current

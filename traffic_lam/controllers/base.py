@@ -223,19 +223,56 @@ class ProgramController(Controller):
         return {}
 
 
-def best_allowed(values: np.ndarray, mask: np.ndarray, current: int) -> int:
-    """The allowed action with the largest value; the current green wins ties, else the lowest index.
+def best_allowed(values: np.ndarray, mask: np.ndarray, current: int, last_shown: np.ndarray | None = None) -> int:
+    """The allowed green with the largest value.
+
+    Ties: when the best value is not positive (nothing waiting) the current green stays;
+    otherwise, among the tied greens, the one shown least recently wins (``last_shown``,
+    the time each green last showed; without it the current green, else the lowest
+    index). Rotating among tied greens matters where two greens serve the same lanes
+    (a shared through + left lane): their queue counts are always equal, and keeping
+    the current one would starve the other movement for ever.
 
     Args:
         values: one value per green.
         mask: 1 where the green may be chosen now.
         current: the green showing now.
+        last_shown: per green, the simulation time it last showed (-inf: never).
 
     """
     allowed = np.flatnonzero(mask)
     if len(allowed) == 0:
         return int(current)
     best = values[allowed].max()
-    if 0 <= current < len(values) and mask[current] and values[current] >= best:
+    keeps = 0 <= current < len(values) and bool(mask[current]) and values[current] >= best
+    if keeps and (best <= 0 or last_shown is None):
         return int(current)
-    return int(allowed[np.argmax(values[allowed])])
+    tied = allowed[values[allowed] >= best]
+    if last_shown is None:
+        return int(tied[0])
+    return int(tied[np.argmin(last_shown[tied])])
+
+
+class QueueRotation:
+    """Per agent, when each green last showed: the memory :func:`best_allowed` uses to rotate ties."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, np.ndarray] = {}
+
+    def reset(self) -> None:
+        """Forget everything (episode start)."""
+        self._last = {}
+
+    def choose(self, agent: str, values: np.ndarray, info: Mapping[str, Any]) -> int:
+        """Best allowed green for ``agent`` now; remembers the green showing."""
+        mask = info["action_mask"]
+        last = self._last.get(agent)
+        if last is None:
+            last = self._last[agent] = np.full(len(mask), -np.inf)
+        current = int(info["phase"])
+        now = float(info["system"]["time"])
+        if 0 <= current < len(last):
+            last[current] = now
+        choice = best_allowed(values, mask, current, last)
+        last[choice] = now
+        return choice

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from traffic_lam.controllers.base import Controller, best_allowed
+from traffic_lam.controllers.base import Controller, QueueRotation
 from traffic_lam.env.observations import DETECTION_RANGE_M, QueuePressureObservation
 
 
@@ -18,8 +18,9 @@ class MaxPressure(Controller):
     green respected, max green enforced by the environment), the one whose green links
     carry the largest pressure: halting vehicles on the incoming lane minus halting
     vehicles on the outgoing lane, within ``detection_range`` of the stop line, summed
-    over the phase's links (observation ``"queue-pressure"``). Ties keep the current
-    green. The environment inserts yellow (and all-red) when the green changes.
+    over the phase's links (observation ``"queue-pressure"``); ties as in
+    :func:`~traffic_lam.controllers.base.best_allowed`. The environment inserts yellow
+    (and all-red) when the green changes.
 
     Args:
         detection_range: metres of each lane the detectors see (RESCO: 200).
@@ -31,15 +32,19 @@ class MaxPressure(Controller):
 
     def __init__(self, *, detection_range: float = DETECTION_RANGE_M) -> None:
         super().__init__(detection_range=detection_range)
+        self._rotation = QueueRotation()
         self._observation = QueuePressureObservation(detection_range)
 
     def observation_spec(self) -> Any:
         """A ``queue-pressure`` observation with this controller's detection range."""
         return self._observation
 
+    def _reset(self) -> None:
+        self._rotation.reset()
+
     def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
         actions = {}
         for agent, obs in observations.items():
-            mask = infos[agent]["action_mask"]
-            actions[agent] = best_allowed(obs[-len(mask) :], mask, infos[agent]["phase"])
+            n = len(infos[agent]["action_mask"])
+            actions[agent] = self._rotation.choose(agent, obs[-n:], infos[agent])
         return actions

@@ -225,10 +225,10 @@ class SimulationEngine:
 
         A detector of range ``distance`` at the stop line: on lanes longer than
         ``distance`` only the last ``distance`` metres count; an incoming lane shorter
-        than ``distance`` also counts the lanes upstream of it (through junctions without
-        a traffic light, internal lanes included) up to ``distance`` from its stop line,
-        so a queue standing on a short approach's feeder edge is seen (e.g. RESCO
-        ingolstadt7, whose approach ``10425609#1`` is 0.9 m long). Cached as
+        than ``distance`` also counts the road it continues (see :meth:`_upstream_pieces`)
+        up to ``distance`` from its stop line, so a queue standing on a short approach's
+        feeder edge is seen (e.g. RESCO ingolstadt7, whose approach ``10425609#1`` is
+        0.9 m long; RESCO's own configuration names the feeder lanes there). Cached as
         ``vehicles@<d>`` and ``halting@<d>`` (see :meth:`LaneMeasurements.in_vehicles_near`).
         """
         sim = self._sim
@@ -260,9 +260,12 @@ class SimulationEngine:
     def _upstream_pieces(self, distance: float) -> dict[int, list[tuple[str, float]]]:
         """For each incoming lane shorter than ``distance``: the ``(lane, start position)`` upstream of it in range.
 
-        Walks predecessor lanes (and the internal lane joining them) until ``distance``
-        is used up; never crosses a lane that a traffic light controls. Computed once
-        per engine (the network does not change between episodes).
+        Walks up the road the lane continues: a predecessor lane counts only when its
+        single link leads straight into the current lane (an edge split, a lane added
+        mid-road), so vehicles from side roads, turns and U-turns at upstream
+        intersections are not counted; internal lanes in between count too. Never crosses
+        a lane that a traffic light controls. Computed once per engine (the network does
+        not change between episodes).
         """
         cached = self._upstream.get(distance)
         if cached is not None:
@@ -281,8 +284,9 @@ class SimulationEngine:
         predecessors: dict[str, list[tuple[str, str]]] = {}
         for lane in sim.lane.getIDList():
             if not lane.startswith(":"):
-                for link in sim.lane.getLinks(lane):
-                    predecessors.setdefault(link[0], []).append((lane, link[4]))
+                links = sim.lane.getLinks(lane)
+                if len(links) == 1 and links[0][6] == "s":  # (lane, prio, open, foe, via, state, dir, length)
+                    predecessors.setdefault(links[0][0], []).append((lane, links[0][4]))
         incoming = sorted({int(k) for index in self._in_index.values() for k in index})
         result: dict[int, list[tuple[str, float]]] = {}
         for k in incoming:
