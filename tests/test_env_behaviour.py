@@ -256,3 +256,18 @@ def test_runs_without_sumo_home_and_import_has_no_side_effects():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_vector_env_reports_the_delay_of_each_finished_episode(tmp_path):
+    options = {"end_time": 60, "yellow_time": 3, "all_red_time": 2, "delta_time": 10}
+    with traffic_lam.make_vector_env("single-intersection", 2, trip_dir=tmp_path, **options) as venv:
+        venv.reset(seed=1)
+        agent = venv.possible_agents[0]
+        summaries = []
+        for _ in range(12):  # two episodes of 6 decisions in each simulation
+            _, _, done, infos = venv.step([{agent: 0}, {agent: 1}])
+            summaries += [infos[i][agent]["episode"] for i in range(2) if done[i]]
+    assert len(summaries) == 4
+    assert all(s["avg_delay"] >= 0 and s["vehicles"] > 0 for s in summaries)
+    assert summaries[0] != summaries[1]  # different actions, different delays
+    assert len(list(tmp_path.iterdir())) == 2  # finished episodes' files are read and removed

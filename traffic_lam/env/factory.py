@@ -27,8 +27,12 @@ class EnvFactory:
 
         return make_env(self.network, **{**self.options, **overrides})
 
-    def vector(self, num_envs: int, **overrides: Any) -> Any:
-        """A :class:`~traffic_lam.env.VectorSignalEnv` of ``num_envs`` simulations in worker processes."""
+    def vector(self, num_envs: int, trip_dir: Any = None, **overrides: Any) -> Any:
+        """A :class:`~traffic_lam.env.VectorSignalEnv` of ``num_envs`` simulations in worker processes.
+
+        ``trip_dir``: keep SUMO's tripinfo per episode there so finished episodes report
+        their delay (see :class:`~traffic_lam.env.VectorSignalEnv`).
+        """
         from traffic_lam.env.vector import make_vector_env
 
-        return make_vector_env(self.network, num_envs, **{**self.options, **overrides})
+        return make_vector_env(self.network, num_envs, trip_dir=trip_dir, **{**self.options, **overrides})

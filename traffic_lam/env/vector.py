@@ -9,6 +9,7 @@ automatically; the last observation and infos of the finished episode are kept i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,10 @@ class VectorSignalEnv:
     Args:
         config: the environment configuration (see :func:`traffic_lam.make_env`).
         num_envs: number of simulations (processes).
+        trip_dir: when given, every episode writes SUMO's tripinfo there, and the
+            infos that close an episode carry ``infos[i][agent]["episode"]``: its average
+            delay, travel time and arrivals (DESIGN.md §4 definitions). Used for learning
+            curves; files are deleted once read.
 
     Attributes:
         possible_agents: the agents, identical in every copy.
@@ -33,7 +38,7 @@ class VectorSignalEnv:
 
     """
 
-    def __init__(self, config: EnvConfig, num_envs: int) -> None:
+    def __init__(self, config: EnvConfig, num_envs: int, trip_dir: str | Path | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ConfigError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
         from traffic_lam.env.parallel_env import TrafficSignalEnv
@@ -53,6 +58,33 @@ class VectorSignalEnv:
             self.close()
             raise
         self._seeds = np.random.default_rng()
+        self.trip_dir = Path(trip_dir) if trip_dir is not None else None
+        self._episodes_started = 0
+        self._trip_files: list[Path | None] = [None] * num_envs
+        if self.trip_dir is not None:
+            self.trip_dir.mkdir(parents=True, exist_ok=True)
+
+    def _start_episode(self, i: int) -> tuple[str, ...]:
+        """Per-episode SUMO flags for simulation ``i``'s next episode (its tripinfo file)."""
+        from traffic_lam.metrics.tripinfo import tripinfo_options
+
+        if self.trip_dir is None:
+            return ()
+        self._episodes_started += 1
+        self._trip_files[i] = self.trip_dir / f"env{i}-episode{self._episodes_started}.xml"
+        return tuple(tripinfo_options(self._trip_files[i]))
+
+    @staticmethod
+    def _summarise(trip_file: Path | None) -> dict[str, Any] | None:
+        """Delay and arrivals of a finished episode (SUMO wrote its tripinfo on close); deletes the file."""
+        from traffic_lam.metrics.tripinfo import read_tripinfo
+
+        if trip_file is None or not trip_file.is_file():
+            return None
+        trips = read_tripinfo(trip_file)
+        trip_file.unlink()
+        return {"avg_delay": trips.avg_delay, "avg_travel_time": trips.avg_travel_time, "arrived": trips.arrived,
+                "vehicles": trips.vehicles}  # fmt: skip
 
     def reset(self, seed: int | None = None) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
         """Reset every simulation; copy ``i`` gets SUMO seed ``seed + i``."""
@@ -64,8 +96,8 @@ class VectorSignalEnv:
             seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = [self._draw_seed() for _ in range(self.num_envs)]
-        for worker, s in zip(self._workers, seeds, strict=True):
-            worker.reset_async(s)
+        for i, (worker, s) in enumerate(zip(self._workers, seeds, strict=True)):
+            worker.reset_async(s, self._start_episode(i))
         answers = [worker.wait() for worker in self._workers]
         return [a[0] for a in answers], [a[1] for a in answers]
 
@@ -88,13 +120,17 @@ class VectorSignalEnv:
         results: list[StepResult] = [worker.wait() for worker in self._workers]
         observations, infos = [r.observations for r in results], [r.infos for r in results]
         finished = [i for i, r in enumerate(results) if r.done]
+        closing = {i: self._trip_files[i] for i in finished}
         for i in finished:
-            self._workers[i].reset_async(self._draw_seed())
+            self._workers[i].reset_async(self._draw_seed(), self._start_episode(i))
         for i in finished:
             first_obs, first_infos = self._workers[i].wait()
+            episode = self._summarise(closing[i])
             for agent in first_infos:
                 first_infos[agent]["final_observation"] = results[i].observations[agent]
                 first_infos[agent]["final_info"] = results[i].infos[agent]
+                if episode is not None:
+                    first_infos[agent]["episode"] = episode
             observations[i], infos[i] = first_obs, first_infos
         return observations, [r.rewards for r in results], [r.done for r in results], infos
 
@@ -121,7 +157,7 @@ class VectorSignalEnv:
         self.close()
 
 
-def make_vector_env(network: Any, num_envs: int, **options: Any) -> VectorSignalEnv:
+def make_vector_env(network: Any, num_envs: int, trip_dir: str | Path | None = None, **options: Any) -> VectorSignalEnv:
     """``num_envs`` simulations of ``network`` in worker processes (options as :func:`make_env`).
 
     Scripts that use it must guard their entry point with ``if __name__ == "__main__":``
@@ -129,7 +165,7 @@ def make_vector_env(network: Any, num_envs: int, **options: Any) -> VectorSignal
     """
     from traffic_lam.env.parallel_env import build_config
 
-    return VectorSignalEnv(build_config(network, **options), num_envs)
+    return VectorSignalEnv(build_config(network, **options), num_envs, trip_dir=trip_dir)
 
 
 __all__ = ["VectorSignalEnv", "make_vector_env"]
