@@ -126,3 +126,14 @@ def test_heterogeneous_signals_have_their_own_phases(name):
         assert lay.num_greens >= 2
         for state in lay.greens:
             assert "y" not in state
+
+
+def test_neighbours_are_found_through_unsignalised_junctions():
+    grid = read_signal_layouts(resolve_network("grid4x4").net_file)
+    counts = sorted(len(lay.neighbours) for lay in grid.values())
+    assert counts == [2] * 4 + [3] * 8 + [4] * 4  # corners, edges, interior of a 4x4 grid
+    cologne3 = read_signal_layouts(resolve_network("resco:cologne3").net_file)
+    assert sorted(len(lay.neighbours) for lay in cologne3.values()) == [1, 1, 2]  # a chain of three
+    for lay in cologne3.values():
+        for other in lay.neighbours:
+            assert lay.id in cologne3[other].neighbours

@@ -10,6 +10,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from traffic_lam.errors import NetworkError, SignalError
 from traffic_lam.signals.phases import GREEN, green_phases
@@ -113,7 +114,7 @@ def read_signal_layouts(
         raise SignalError(
             f"{net_file}: none of the {len(tls_by_id)} traffic lights can be controlled (e.g. {reasons[0]})"
         )
-    return _with_neighbours(layouts)
+    return _with_neighbours(net, layouts)
 
 
 def _programs_in_additionals(files: tuple[Path, ...]) -> dict[str, list[tuple[str, float]]]:
@@ -171,19 +172,45 @@ def _layout(tls: object, override: list[tuple[str, float]] | None) -> SignalLayo
     )
 
 
-def _with_neighbours(layouts: dict[str, SignalLayout]) -> dict[str, SignalLayout]:
-    """Fill ``neighbours``: controlled signals joined by an edge, in either direction."""
+NEIGHBOUR_RANGE_M = 1000.0
+"""How far downstream (metres, through unsignalised junctions) a neighbouring signal may be."""
+
+
+def _with_neighbours(net: Any, layouts: dict[str, SignalLayout]) -> dict[str, SignalLayout]:
+    """Fill ``neighbours``: controlled signals reachable downstream of each other.
+
+    From every outgoing edge of a signal, the road graph is followed through junctions
+    without a controlled signal, up to :data:`NEIGHBOUR_RANGE_M`, until an incoming edge
+    of another controlled signal is reached. The relation is made symmetric (upstream
+    signals are neighbours too). On real maps signals are rarely joined by one edge.
+    """
     owner_of_edge: dict[str, str] = {}
     for layout in layouts.values():
         for lane in layout.in_lanes:
             owner_of_edge.setdefault(_edge(lane), layout.id)
     near: dict[str, set[str]] = {tls_id: set() for tls_id in layouts}
     for layout in layouts.values():
-        for lane in layout.out_lanes:
-            downstream = owner_of_edge.get(_edge(lane))
-            if downstream and downstream != layout.id:
-                near[layout.id].add(downstream)
-                near[downstream].add(layout.id)
+        frontier = [(_edge(lane), 0.0) for lane in layout.out_lanes]
+        seen: set[str] = set()
+        while frontier:
+            edge_id, travelled = frontier.pop()
+            if edge_id in seen:
+                continue
+            seen.add(edge_id)
+            owner = owner_of_edge.get(edge_id)
+            if owner is not None and owner != layout.id:
+                near[layout.id].add(owner)
+                near[owner].add(layout.id)
+                continue
+            if owner == layout.id:
+                continue  # looped back to ourselves
+            try:
+                edge = net.getEdge(edge_id)
+            except KeyError:
+                continue
+            travelled += edge.getLength()
+            if travelled <= NEIGHBOUR_RANGE_M:
+                frontier.extend((nxt.getID(), travelled) for nxt in edge.getOutgoing())
     return {tls_id: replace(layout, neighbours=tuple(sorted(near[tls_id]))) for tls_id, layout in layouts.items()}
 
 
