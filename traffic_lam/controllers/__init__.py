@@ -27,6 +27,8 @@ CONTROLLERS: Mapping[str, type[Controller]] = MappingProxyType(
 LEARNERS: Mapping[str, str] = MappingProxyType(
     {
         "batched-q": "traffic_lam.controllers.batched_q:BatchedQ",
+        "dqn": "traffic_lam.controllers.sb3:DQNController",
+        "ppo": "traffic_lam.controllers.sb3:PPOController",
     }
 )
 """Built-in learning controllers by name -> import path (imported on use: they need torch)."""

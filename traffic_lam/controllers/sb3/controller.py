@@ -1,0 +1,348 @@
+"""Stable-Baselines3 DQN and PPO as controllers.
+
+Training reads top to bottom in :meth:`SB3Controller._learn`: N simulations in N worker
+processes, seen by SB3 as N x (signals) environments (parameter sharing: one policy,
+every signal a sample); action masks (MaskablePPO; masked Q-values for DQN); a callback
+that writes the learning curve (delay per training episode) and periodic checkpoints;
+resume from the last checkpoint; TensorBoard logs when tensorboard is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import tempfile
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from traffic_lam.controllers.base import Controller
+from traffic_lam.controllers.sb3.features import Featurizer
+from traffic_lam.errors import ConfigError, ControllerError
+from traffic_lam.files import atomic_open, atomic_write_text
+
+SHARING = ("shared", "independent")
+
+DQN_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "buffer_size": 50_000,
+    "learning_starts": 1_000,
+    "batch_size": 128,
+    "gamma": 0.99,
+    "train_freq": 1,
+    "gradient_steps": 2,
+    "target_update_interval": 2_000,
+    "exploration_fraction": 0.3,
+    "exploration_final_eps": 0.05,
+}
+"""DQN hyperparameters (steps count signal-steps: one simulation step of 16 signals is 16)."""
+
+PPO_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 3e-4,
+    "n_steps": 64,
+    "batch_size": 256,
+    "n_epochs": 5,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "ent_coef": 0.01,
+    "clip_range": 0.2,
+}
+"""MaskablePPO hyperparameters (``n_steps`` per signal per simulation before an update)."""
+
+
+class SB3Controller(Controller):
+    """Common part of the SB3 learners.
+
+    Args:
+        sharing: ``"shared"`` (one network for every signal, with its one-hot id) or
+            ``"independent"`` (every signal its own hidden layers; see ``PerSignalExtractor``).
+        neighbours: add each neighbour's queue occupancy and phase to a signal's input
+            (adjacency read from the network).
+        neighbour_reward: weight of the neighbours' mean reward added to each signal's reward.
+        hidden: width of the two hidden layers.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: seeds the learner.
+        **hyperparameters: the algorithm's own (``learning_rate``, ``batch_size`` ...); the
+            defaults are :data:`DQN_DEFAULTS` / :data:`PPO_DEFAULTS`.
+    """
+
+    observation: ClassVar[str | None] = "default"
+    needs_training: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        sharing: str = "shared",
+        neighbours: bool = False,
+        neighbour_reward: float = 0.0,
+        hidden: int = 64,
+        device: str = "auto",
+        seed: int = 0,
+        **hyperparameters: Any,
+    ) -> None:
+        super().__init__(
+            sharing=sharing,
+            neighbours=neighbours,
+            neighbour_reward=neighbour_reward,
+            hidden=hidden,
+            device=device,
+            seed=seed,
+            **hyperparameters,
+        )
+        if sharing not in SHARING:
+            raise ConfigError(f"{self.name}: sharing: expected one of {', '.join(SHARING)}, got {sharing!r}")
+        unknown = set(hyperparameters) - set(self.defaults)
+        if unknown:
+            raise ConfigError(
+                f"{self.name}: unknown hyperparameter '{sorted(unknown)[0]}', expected one of "
+                f"{', '.join(sorted(self.defaults))}"
+            )
+        self.hyperparameters = {**self.defaults, **hyperparameters}
+        self.model: Any = None
+        self.featurizer: Featurizer | None = None
+
+    # ------------------------------------------------------------------ training
+    def _learn(self, make_env: Any, budget: Any) -> None:
+        from traffic_lam.controllers.sb3.vec_env import SignalVecEnv
+
+        episodes = int(getattr(budget, "episodes", budget))
+        num_envs = int(getattr(budget, "num_envs", 1))
+        seed = int(getattr(budget, "seed", 10_000))
+        checkpoint_every = int(getattr(budget, "checkpoint_every", 0))
+        work = getattr(budget, "checkpoint_dir", None)
+        curve_file = getattr(budget, "curve_file", None)
+        with contextlib.ExitStack() as stack:
+            work_dir = Path(work) if work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            venv = make_env.vector(num_envs, trip_dir=work_dir / "trips")
+            stack.callback(venv.close)
+            self.featurizer = Featurizer.from_env(
+                venv.layouts,
+                venv.observation_spaces,
+                bool(self.params["neighbours"]),
+                agent_ids=True,
+            )
+            vec = SignalVecEnv(venv, self.featurizer, float(self.params["neighbour_reward"]), seed=seed)
+            steps_per_episode = int((venv.config.end_time - venv.config.begin_time) // venv.config.timing.delta_time)
+            total = episodes * steps_per_episode * len(self.featurizer.agents)
+
+            checkpoint = work_dir / "checkpoint.zip"
+            if checkpoint.is_file():  # resume after an interruption
+                self.model = self._algorithm().load(checkpoint, env=vec, device=self.params["device"])
+                if (work_dir / "replay_buffer.pkl").is_file() and hasattr(self.model, "load_replay_buffer"):
+                    self.model.load_replay_buffer(work_dir / "replay_buffer.pkl")
+            else:
+                self.model = self._new_model(vec, work_dir)
+            callback = _Progress(vec, curve_file, checkpoint if checkpoint_every else None, checkpoint_every)
+            remaining = total - int(self.model.num_timesteps)
+            if remaining > 0:
+                self.model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name=self.name)
+            if checkpoint_every:
+                callback.save_checkpoint()
+
+    def _new_model(self, vec: Any, work_dir: Path) -> Any:
+        assert self.featurizer is not None
+        hidden = int(self.params["hidden"])
+        tensorboard = str(work_dir / "tensorboard") if importlib.util.find_spec("tensorboard") else None
+        policy_kwargs: dict[str, Any] = {"net_arch": [hidden, hidden]}
+        if self.params["sharing"] == "independent":
+            from traffic_lam.controllers.sb3.policies import PerSignalExtractor
+
+            policy_kwargs = {
+                "features_extractor_class": PerSignalExtractor,
+                "features_extractor_kwargs": {
+                    "n_agents": len(self.featurizer.agents),
+                    "n_actions": self.featurizer.num_actions,
+                    "hidden": hidden,
+                },
+                "net_arch": self._empty_arch(),
+            }
+        return self._build(vec, policy_kwargs, tensorboard)
+
+    # ------------------------------------------------------------------ acting
+    def _setup(self, env: Any) -> None:
+        if self.featurizer is None:
+            raise ControllerError(f"{self.name}: not trained; call learn() or load a saved model first")
+        if sorted(env.possible_agents) != self.featurizer.agents:
+            raise ControllerError(f"{self.name}: trained on other signals than this network's")
+
+    def _act(self, observations: Any, infos: Any) -> dict[str, int]:
+        assert self.featurizer is not None and self.model is not None
+        vectors = self.featurizer.vectors(observations, infos)
+        actions = self._predict(vectors, self.featurizer.masks(vectors))
+        return {a: int(actions[i]) for i, a in enumerate(self.featurizer.agents) if a in observations}
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the SB3 zip to ``path`` and the controller's settings next to it (``path.json``)."""
+        if self.model is None or self.featurizer is None:
+            raise ControllerError(f"{self.name}: nothing to save, the learner is not trained")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"controller": self.name, "params": self.params, "featurizer": vars(self.featurizer)}
+        atomic_write_text(_meta_path(target), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        with atomic_open(target, "wb", encoding=None) as handle:
+            self.model.save(handle)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> SB3Controller:
+        """Rebuild a learner saved by :meth:`save`."""
+        target = Path(path)
+        try:
+            meta = json.loads(_meta_path(target).read_text())
+        except (OSError, ValueError) as exc:
+            raise ControllerError(f"{target}: no saved {cls.name} settings next to it ({exc})") from None
+        if meta.get("controller") != cls.name:
+            raise ControllerError(f"{target}: holds controller '{meta.get('controller')}', not '{cls.name}'")
+        controller = cls(**meta["params"])
+        controller.featurizer = Featurizer(**meta["featurizer"])
+        controller.model = controller._algorithm().load(target, device=controller.params["device"])
+        return controller
+
+    def _state(self) -> Any:
+        return None
+
+    def _restore(self, state: Any) -> None:
+        return None
+
+    # ------------------------------------------------------------------ per algorithm
+    @abstractmethod
+    def _algorithm(self) -> Any:
+        """The SB3 algorithm class (for ``load``)."""
+
+    @abstractmethod
+    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
+        """A new model on ``vec``."""
+
+    @abstractmethod
+    def _empty_arch(self) -> Any:
+        """``net_arch`` that adds no shared hidden layer (for independent networks)."""
+
+    @abstractmethod
+    def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Greedy allowed actions for policy inputs ``vectors``."""
+
+
+class DQNController(SB3Controller):
+    """SB3 DQN with masked Q-values (invalid phases never chosen, never bootstrapped from)."""
+
+    name: ClassVar[str] = "dqn"
+    defaults: ClassVar[dict[str, Any]] = DQN_DEFAULTS
+
+    def _algorithm(self) -> Any:
+        from traffic_lam.controllers.sb3.policies import MaskedDQN
+
+        return MaskedDQN
+
+    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
+        from traffic_lam.controllers.sb3.policies import MaskedDQN, MaskedDQNPolicy
+
+        return MaskedDQN(
+            MaskedDQNPolicy,
+            vec,
+            policy_kwargs=policy_kwargs,
+            tensorboard_log=tensorboard,
+            seed=int(self.params["seed"]),
+            device=self.params["device"],
+            verbose=0,
+            **self.hyperparameters,
+        )
+
+    def _empty_arch(self) -> Any:
+        return []
+
+    def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(vectors, deterministic=True)
+        return np.asarray(actions)
+
+
+class PPOController(SB3Controller):
+    """sb3-contrib MaskablePPO: the policy's distribution excludes invalid phases."""
+
+    name: ClassVar[str] = "ppo"
+    defaults: ClassVar[dict[str, Any]] = PPO_DEFAULTS
+
+    def _algorithm(self) -> Any:
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+
+    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO(
+            "MlpPolicy",
+            vec,
+            policy_kwargs=policy_kwargs,
+            tensorboard_log=tensorboard,
+            seed=int(self.params["seed"]),
+            device=self.params["device"],
+            verbose=0,
+            **self.hyperparameters,
+        )
+
+    def _empty_arch(self) -> Any:
+        return {"pi": [], "vf": []}
+
+    def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(vectors, deterministic=True, action_masks=masks)
+        return np.asarray(actions)
+
+
+class _Progress(BaseCallback):
+    """Writes the learning curve after every finished simulation episode; checkpoints periodically."""
+
+    def __init__(self, vec: Any, curve_file: Any, checkpoint: Path | None, every: int) -> None:
+        super().__init__()
+        self.vec, self.curve_file, self.checkpoint, self.every = vec, curve_file, checkpoint, every
+        self.curve: list[dict[str, Any]] = _read_curve(Path(curve_file)) if curve_file else []
+
+    def _on_step(self) -> bool:
+        finished = self.vec.finished_episodes
+        if not finished:
+            return True
+        for episode in finished:
+            self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode})
+            if self.checkpoint is not None and self.every and len(self.curve) % self.every == 0:
+                self.save_checkpoint()
+        finished.clear()
+        if self.curve_file:
+            _write_curve(Path(self.curve_file), self.curve)
+        return True
+
+    def save_checkpoint(self) -> None:
+        """Save model (and DQN's replay buffer) where :meth:`SB3Controller._learn` resumes from."""
+        assert self.checkpoint is not None
+        with atomic_open(self.checkpoint, "wb", encoding=None) as handle:
+            self.model.save(handle)
+        if hasattr(self.model, "save_replay_buffer"):
+            self.model.save_replay_buffer(self.checkpoint.with_name("replay_buffer.pkl"))
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _read_curve(path: Path) -> list[dict[str, Any]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _write_curve(path: Path, curve: list[dict[str, Any]]) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(k for row in curve for k in row))
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(curve)
+    atomic_write_text(path, buffer.getvalue())
