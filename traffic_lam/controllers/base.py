@@ -95,9 +95,16 @@ class Controller(ABC):
 
     # ------------------------------------------------------------------ episode interface
     def setup(self, env: Any) -> None:
-        """Bind to an environment before the first episode (remembers its spaces)."""
-        self.action_spaces = {a: env.action_space(a) for a in env.possible_agents}
-        self.observation_spaces = {a: env.observation_space(a) for a in env.possible_agents}
+        """Bind to an environment before the first episode (remembers its spaces).
+
+        Args:
+            env: a :class:`~traffic_lam.env.TrafficSignalEnv` or a
+                :class:`~traffic_lam.env.VectorSignalEnv` (anything with ``possible_agents``
+                and ``action_spaces`` / ``observation_spaces`` dicts).
+
+        """
+        self.action_spaces = {a: env.action_spaces[a] for a in env.possible_agents}
+        self.observation_spaces = {a: env.observation_spaces[a] for a in env.possible_agents}
         self._setup(env)
 
     def reset(self) -> None:
