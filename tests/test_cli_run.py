@@ -138,8 +138,8 @@ def test_unwritable_out_folder(tmp_path, scenario):
 
 
 def test_help_and_list():
-    for command in ("run", "compare", "list", "check-network", "simulate"):
-        assert "usage: traffic-lam" in cli(command, "--help").stdout
+    for command in ("run", "compare", "evaluate", "list", "check-network", "simulate"):
+        assert "usage: " in cli(command, "--help").stdout
     listing = cli("list").stdout
     assert "batched-q" in listing and "max-pressure" in listing and "quickstart.yaml" in listing
 

@@ -15,6 +15,11 @@ from traffic_lam.errors import TrafficLamError
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``traffic-lam`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"]:  # its own parser (python -m traffic_lam.evaluation), flags and all
+        from traffic_lam.evaluation.command import main as evaluate_main
+
+        return evaluate_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -63,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run folders holding results.csv")
     p.add_argument("--out", help="folder for the comparison (default: the single run folder, or ./comparison)")
     p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score one controller on one network (same as python -m traffic_lam.evaluation)",
+        add_help=False,
+    )
+    p.add_argument("arguments", nargs=argparse.REMAINDER, help="see traffic-lam evaluate --help")
 
     p = sub.add_parser("list", help="bundled networks, scenarios, controllers, observations and rewards")
     p.set_defaults(handler=_cmd_list)
