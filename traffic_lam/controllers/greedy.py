@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
-
-from traffic_lam.controllers.base import Controller, QueueRotation
-from traffic_lam.env.observations import DETECTION_RANGE_M, WaveObservation
+from traffic_lam.controllers.phase_score import PhaseScoreController
+from traffic_lam.env.observations import WaveObservation
 
 
-class Greedy(Controller):
+class Greedy(PhaseScoreController):
     """Greedy / max-wave control, as RESCO's MaxWave.
 
     At every decision each light picks, among the greens its action mask allows, the
@@ -27,22 +24,4 @@ class Greedy(Controller):
 
     name: ClassVar[str] = "greedy"
     observation: ClassVar[str | None] = "wave"
-
-    def __init__(self, *, detection_range: float = DETECTION_RANGE_M) -> None:
-        super().__init__(detection_range=detection_range)
-        self._rotation = QueueRotation()
-        self._observation = WaveObservation(detection_range)
-
-    def observation_spec(self) -> Any:
-        """A ``wave`` observation with this controller's detection range."""
-        return self._observation
-
-    def _reset(self) -> None:
-        self._rotation.reset()
-
-    def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-        actions = {}
-        for agent, obs in observations.items():
-            n = len(infos[agent]["action_mask"])
-            actions[agent] = self._rotation.choose(agent, obs[-n:], infos[agent])
-        return actions
+    observation_class: ClassVar[type] = WaveObservation
