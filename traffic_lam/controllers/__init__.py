@@ -7,7 +7,6 @@ to :func:`make_controller` (and so to :func:`traffic_lam.evaluate`).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -17,6 +16,7 @@ from traffic_lam.controllers.base import Controller, ProgramController, best_all
 from traffic_lam.controllers.fixed_time import FixedTime
 from traffic_lam.controllers.greedy import Greedy
 from traffic_lam.controllers.max_pressure import MaxPressure
+from traffic_lam.env.registry import import_object
 from traffic_lam.errors import ControllerError
 
 CONTROLLERS: Mapping[str, type[Controller]] = MappingProxyType(
@@ -59,15 +59,8 @@ def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Cont
     if isinstance(spec, str):
         if spec in CONTROLLERS:
             cls = CONTROLLERS[spec]
-        elif spec in LEARNERS:
-            module_name, _, attr = LEARNERS[spec].partition(":")
-            cls = getattr(importlib.import_module(module_name), attr)
-        elif ":" in spec:
-            module_name, _, attr = spec.partition(":")
-            try:
-                cls = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ControllerError(f"controller '{spec}': cannot import ({exc})") from None
+        elif spec in LEARNERS or ":" in spec:
+            cls = import_object(LEARNERS.get(spec, spec), "controller", ControllerError)
         else:
             known = ", ".join(controller_names())
             raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")

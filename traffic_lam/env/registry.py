@@ -28,11 +28,7 @@ def build(spec: Any, builtins: Mapping[str, type], kind: str, required: tuple[st
         if spec in builtins:
             obj = builtins[spec]
         elif ":" in spec:
-            module_name, _, attr = spec.partition(":")
-            try:
-                obj = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ConfigError(f"{kind} '{spec}': cannot import ({exc})") from None
+            obj = import_object(spec, kind)
         else:
             raise ConfigError(f"unknown {kind} '{spec}': expected one of {', '.join(builtins)} or 'module:Class'")
     if isinstance(obj, type):
@@ -41,3 +37,16 @@ def build(spec: Any, builtins: Mapping[str, type], kind: str, required: tuple[st
     if missing:
         raise ConfigError(f"{kind} {spec!r}: has no '{missing[0]}' (expected {', '.join(required)})")
     return obj
+
+
+def import_object(path: str, kind: str, error: type[Exception] = ConfigError) -> Any:
+    """The object named by ``"package.module:name"``.
+
+    Raises:
+        error: (``ConfigError`` by default) one line naming ``path`` when it cannot be imported.
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise error(f"{kind} '{path}': cannot import ({exc})") from None

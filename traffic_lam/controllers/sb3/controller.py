@@ -215,8 +215,21 @@ class SB3Controller(Controller):
         """The SB3 algorithm class (for ``load``)."""
 
     @abstractmethod
+    def _policy(self) -> Any:
+        """The SB3 policy (class or name) the algorithm is built with."""
+
     def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
-        """A new model on ``vec``."""
+        """A new model on ``vec`` with this learner's hyperparameters."""
+        return self._algorithm()(
+            self._policy(),
+            vec,
+            policy_kwargs=policy_kwargs,
+            tensorboard_log=tensorboard,
+            seed=int(self.params["seed"]),
+            device=self.params["device"],
+            verbose=0,
+            **self.hyperparameters,
+        )
 
     @abstractmethod
     def _empty_arch(self) -> Any:
@@ -238,19 +251,10 @@ class DQNController(SB3Controller):
 
         return MaskedDQN
 
-    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
-        from traffic_lam.controllers.sb3.policies import MaskedDQN, MaskedDQNPolicy
+    def _policy(self) -> Any:
+        from traffic_lam.controllers.sb3.policies import MaskedDQNPolicy
 
-        return MaskedDQN(
-            MaskedDQNPolicy,
-            vec,
-            policy_kwargs=policy_kwargs,
-            tensorboard_log=tensorboard,
-            seed=int(self.params["seed"]),
-            device=self.params["device"],
-            verbose=0,
-            **self.hyperparameters,
-        )
+        return MaskedDQNPolicy
 
     def _empty_arch(self) -> Any:
         return []
@@ -271,19 +275,8 @@ class PPOController(SB3Controller):
 
         return MaskablePPO
 
-    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
-        from sb3_contrib import MaskablePPO
-
-        return MaskablePPO(
-            "MlpPolicy",
-            vec,
-            policy_kwargs=policy_kwargs,
-            tensorboard_log=tensorboard,
-            seed=int(self.params["seed"]),
-            device=self.params["device"],
-            verbose=0,
-            **self.hyperparameters,
-        )
+    def _policy(self) -> Any:
+        return "MlpPolicy"
 
     def _empty_arch(self) -> Any:
         return {"pi": [], "vf": []}
