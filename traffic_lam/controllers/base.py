@@ -210,7 +210,7 @@ class Controller(ABC):
 
     def _learn(self, make_env: Callable[..., Any] | None, budget: Any) -> None:
         """Hook: training (learners override)."""
-        raise NotImplementedError(f"controller '{self.name}' declares needs_training but implements no _learn")
+        raise ControllerError(f"controller '{self.name}' declares needs_training but implements no _learn")
 
     def _state(self) -> Any:
         """Hook: JSON-serialisable state to save beyond :attr:`params` (learners: e.g. a weights file name)."""
