@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -52,6 +53,8 @@ def main() -> int:
         action="store_true",
         help="also train neighbour-aware variants (neighbour features + 0.5 neighbour reward)",
     )
+    parser.add_argument("--reward", default="queue", help="reward of the learners (default: queue)")
+    parser.add_argument("--hyper", default="{}", help="JSON of extra learner arguments")
     parser.add_argument("--out", default="runs/sb3-resco")
     args = parser.parse_args()
 
@@ -91,8 +94,8 @@ def main() -> int:
             variants += [(algo, {"neighbours": True, "neighbour_reward": 0.5}) for algo in args.algos]
         for algo, extra in variants:
             label = algo + ("+neighbours" if extra else "")
-            learner = make_controller(algo, {"device": "cpu", **extra})
-            factory = EnvFactory(network, {**protocol, **learner.env_options()})
+            learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
+            factory = EnvFactory(network, {**protocol, "reward": args.reward, **learner.env_options()})
             started = time.perf_counter()
             learner.learn(factory, Budget(args.episodes, args.num_envs, out / name, label))
             wall = time.perf_counter() - started
