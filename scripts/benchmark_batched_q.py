@@ -74,34 +74,35 @@ def sumo_rl_rate(steps: int) -> float:
 
 
 def tabular_rate(steps: int, batch_envs: int, device: str) -> float:
+    """Agent-transitions per second of the tabular update, as in training.
+
+    Per step: the next observations are hashed once (their rows are the next step's
+    states) and all ``batch_envs x 16`` transitions are applied in one update.
+    """
     from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
 
     dev = torch.device(device)
     obs_np, actions_np, rewards_np = synthetic(steps, batch_envs)
     obs, actions, rewards = (torch.from_numpy(x).to(dev) for x in (obs_np, actions_np, rewards_np))
-    table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), SIGNALS, OBS, ACTIONS, dev)
-    agents = torch.arange(SIGNALS, device=dev).repeat(batch_envs)
+    low, high = np.zeros((SIGNALS, OBS)), np.ones((SIGNALS, OBS))
+    table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), low, high, ACTIONS, dev)
     masks = torch.ones(batch_envs * SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
-    terminated = torch.zeros(batch_envs * SIGNALS, dtype=torch.bool, device=dev)
+    discounts = torch.full((batch_envs * SIGNALS,), 0.99, device=dev)
 
-    def step(t: int) -> None:
-        table.update(
-            agents,
-            table.state_index(obs[t]).reshape(-1),
-            actions[t].reshape(-1),
-            rewards[t].reshape(-1),
-            table.state_index(obs[t + 1]).reshape(-1),
-            masks,
-            terminated,
-        )
+    def step(t: int, rows: torch.Tensor) -> torch.Tensor:
+        next_rows = table.rows(obs[t + 1])
+        table.update(rows.view(-1), actions[t].view(-1), rewards[t].view(-1), next_rows.view(-1), masks, discounts)
+        return next_rows
 
+    rows = table.rows(obs[0])
     for t in range(min(5, steps)):  # warm-up
-        step(t)
+        rows = step(t, rows)
+    rows = table.rows(obs[0])
     if dev.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
     for t in range(steps):
-        step(t)
+        rows = step(t, rows)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch_envs * SIGNALS / (time.perf_counter() - started)
@@ -169,7 +170,7 @@ def main() -> int:
     parser.add_argument("--e2e", action="store_true", help="also run the end-to-end grid4x4 measurement")
     parser.add_argument("--e2e-seconds", type=int, default=3600, help="episode length for --e2e")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(1)  # one core, like sumo-rl's Python loop (see BatchedQ's torch_threads)
 
     rates: dict[str, list[float]] = {
         "sumo-rl QLAgent": [],

@@ -1,73 +1,78 @@
 """Batched Q-learner: exact updates, duplicates, terminals, masks, persistence, training, CUDA."""
 
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
-from traffic_lam.controllers.batched_q.controller import BatchedQ
-from traffic_lam.controllers.batched_q.neural import BatchedMLP, NStepAccumulator
-from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
+from traffic_lam.controllers.batched_q.controller import BatchedQ, torch_threads
+from traffic_lam.controllers.batched_q.neural import BatchedMLP, NStepAccumulator, RunningStd
+from traffic_lam.controllers.batched_q.tabular import Discretiser, TabularConfig, TabularQ
+from traffic_lam.errors import ConfigError
 
 CPU = torch.device("cpu")
 
 
 def toy(alpha=0.5, gamma=0.9, shared=True, agents=2):
-    """A 2-state, 2-action problem: states are table rows 0 and 1 directly."""
-    return TabularQ(TabularConfig(alpha=alpha, gamma=gamma, shared=shared, table_size=2), agents, 1, 2, CPU)
+    """A 2-state, 2-action problem: rows 0 and 1 are the two states (of agent 0; agent 1's are 2, 3)."""
+    config = TabularConfig(alpha=alpha, gamma=gamma, shared=shared, table_size=2)
+    return TabularQ(config, np.zeros((agents, 1)), np.ones((agents, 1)), 2, CPU)
 
 
-def tensors(agents, states, actions, rewards, next_states, terminated, masks=None):
-    n = len(agents)
+def tensors(rows, actions, rewards, next_rows, terminated, masks=None, gamma=0.9):
+    n = len(rows)
     return (
-        torch.tensor(agents),
-        torch.tensor(states),
+        torch.tensor(rows),
         torch.tensor(actions),
         torch.tensor(rewards, dtype=torch.float32),
-        torch.tensor(next_states),
+        torch.tensor(next_rows),
         masks if masks is not None else torch.ones(n, 2, dtype=torch.bool),
-        torch.tensor(terminated),
+        torch.tensor([0.0 if t else gamma for t in terminated]),
     )
 
 
 def test_hand_computed_update_on_two_states():
     q = toy()
-    q.q[0, 1] = torch.tensor([2.0, 4.0])
+    q.q[1] = torch.tensor([2.0, 4.0])
     # s=0, a=0, r=1, s'=1: target = 1 + 0.9 * max(2, 4) = 4.6; Q = 0.5 * 0 + 0.5 * 4.6
-    q.update(*tensors([0], [0], [0], [1.0], [1], [False]))
-    assert q.q[0, 0].tolist() == pytest.approx([2.3, 0.0])
+    q.update(*tensors([0], [0], [1.0], [1], [False]))
+    assert q.q[0].tolist() == pytest.approx([2.3, 0.0])
     # s=1, a=1, r=-1, s'=0: target = -1 + 0.9 * 2.3 = 1.07; Q = 0.5 * 4 + 0.5 * 1.07
-    q.update(*tensors([0], [1], [1], [-1.0], [0], [False]))
-    assert q.q[0, 1].tolist() == pytest.approx([2.0, 2.535])
+    q.update(*tensors([1], [1], [-1.0], [0], [False]))
+    assert q.q[1].tolist() == pytest.approx([2.0, 2.535])
 
 
 def test_duplicate_indices_apply_sequentially_in_batch_order():
     q = toy()
-    q.q[0, 1] = torch.tensor([2.0, 4.0])
+    q.q[1] = torch.tensor([2.0, 4.0])
     # two agents share the table and hit (s=0, a=1) in one batch: targets 4.6 and 3.6
-    q.update(*tensors([0, 1], [0, 0], [1, 1], [1.0, 0.0], [1, 1], [False, False]))
+    q.update(*tensors([0, 0], [1, 1], [1.0, 0.0], [1, 1], [False, False]))
     # sequential: 0 -> 0.5 * 4.6 = 2.3 -> 0.5 * 2.3 + 0.5 * 3.6 = 2.95
-    assert q.q[0, 0, 1].item() == pytest.approx(2.95)
+    assert q.q[0, 1].item() == pytest.approx(2.95)
     # three hits: (1 - a)^3 * Q + a (1-a)^2 y0 + a (1-a) y1 + a y2
     q2 = toy()
-    q2.update(*tensors([0, 0, 0], [1, 1, 1], [0, 0, 0], [1.0, 2.0, 3.0], [0, 0, 0], [True, True, True]))
-    assert q2.q[0, 1, 0].item() == pytest.approx(0.5 * 0.25 * 1 + 0.5 * 0.5 * 2 + 0.5 * 3)
+    q2.update(*tensors([1, 1, 1], [0, 0, 0], [1.0, 2.0, 3.0], [0, 0, 0], [True, True, True]))
+    assert q2.q[1, 0].item() == pytest.approx(0.5 * 0.25 * 1 + 0.5 * 0.5 * 2 + 0.5 * 3)
 
 
 def test_independent_tables_do_not_share():
     q = toy(shared=False)
-    q.update(*tensors([0, 1], [0, 0], [1, 1], [1.0, 0.0], [1, 1], [True, True]))
-    assert q.q[0, 0, 1].item() == pytest.approx(0.5) and q.q[1, 0, 1].item() == pytest.approx(0.0)
+    rows = q.rows(torch.zeros(1, 2, 1))[0]  # the same observation for both agents: a row in each table
+    assert rows.tolist() == [0, 2]
+    q.update(*tensors([0, 2], [1, 1], [1.0, 0.0], [1, 3], [True, True]))
+    assert q.q[0, 1].item() == pytest.approx(0.5) and q.q[2, 1].item() == pytest.approx(0.0)
 
 
 def test_terminal_does_not_bootstrap_and_mask_limits_the_max():
     q = toy()
-    q.q[0, 1] = torch.tensor([2.0, 4.0])
-    q.update(*tensors([0], [0], [0], [1.0], [1], [True]))
-    assert q.q[0, 0, 0].item() == pytest.approx(0.5)  # no 0.9 * 4
+    q.q[1] = torch.tensor([2.0, 4.0])
+    q.update(*tensors([0], [0], [1.0], [1], [True]))
+    assert q.q[0, 0].item() == pytest.approx(0.5)  # no 0.9 * 4
     q = toy()
-    q.q[0, 1] = torch.tensor([2.0, 4.0])
+    q.q[1] = torch.tensor([2.0, 4.0])
     only_first = torch.tensor([[True, False]])
-    q.update(*tensors([0], [0], [0], [1.0], [1], [False], masks=only_first))
-    assert q.q[0, 0, 0].item() == pytest.approx(0.5 * (1 + 0.9 * 2.0))
+    q.update(*tensors([0], [0], [1.0], [1], [False], masks=only_first))
+    assert q.q[0, 0].item() == pytest.approx(0.5 * (1 + 0.9 * 2.0))
 
 
 def test_selection_never_picks_a_masked_action():
@@ -98,14 +103,132 @@ def test_n_step_returns_and_truncation_flush():
     obs = torch.zeros(1, 1, 2)
     actions = torch.zeros(1, 1, dtype=torch.long)
     masks = torch.ones(1, 1, 2, dtype=torch.bool)
-    assert acc.push(obs, actions, torch.tensor([[1.0]]), obs, masks, [False], [False]) == []
-    (t,) = acc.push(obs, actions, torch.tensor([[2.0]]), obs, masks, [False], [False])
-    assert t[2].item() == pytest.approx(1 + 0.5 * 2) and t[5].item() == pytest.approx(0.25)
+    assert acc.push(obs, actions, torch.tensor([[1.0]]), obs, masks, [False], [False]) is None
+    t = acc.push(obs, actions, torch.tensor([[2.0]]), obs, masks, [False], [False])
+    assert t[2].flatten().tolist() == pytest.approx([1 + 0.5 * 2]) and t[5].tolist() == pytest.approx([0.25])
     out = acc.push(obs, actions, torch.tensor([[4.0]]), obs, masks, [True], [False])  # truncated: bootstrap
-    assert [o[2].item() for o in out] == pytest.approx([2 + 0.5 * 4, 4.0])
-    assert [o[5].item() for o in out] == pytest.approx([0.25, 0.5])
+    assert out[2].flatten().tolist() == pytest.approx([2 + 0.5 * 4, 4.0])
+    assert out[5].tolist() == pytest.approx([0.25, 0.5])
     out = acc.push(obs, actions, torch.tensor([[1.0]]), obs, masks, [True], [True])  # terminated: no bootstrap
-    assert out[0][5].item() == 0.0
+    assert out[5].tolist() == [0.0]
+
+
+def test_discretiser_bins_over_the_observation_bounds():
+    # [0, 1] with 10 bins is sumo-rl's min(int(10 x), 9)
+    unit = Discretiser(np.zeros((1, 1)), np.ones((1, 1)), 10, CPU)
+    values = torch.tensor([0.0, 0.05, 0.1, 0.3, 0.55, 0.99, 1.0, 1.5, -0.2])
+    expected = [min(int(10 * v), 9) if v >= 0 else 0 for v in values.tolist()]
+    assert unit(values.view(-1, 1, 1)).flatten().tolist() == expected
+    # [-1, 1] (the pressure observation): negative values keep their own bins (was: all in bin 0)
+    signed = Discretiser(-np.ones((1, 1)), np.ones((1, 1)), 4, CPU)
+    assert signed(torch.tensor([-0.9, -0.4, 0.1, 0.6]).view(-1, 1, 1)).flatten().tolist() == [0, 1, 2, 3]
+    # unbounded counts: log2 bins 0 | 1-2 | 3-6 | 7-14 | ...; centred on 0 without a lower bound
+    counts = Discretiser(np.zeros((1, 1)), np.full((1, 1), np.inf), 5, CPU)
+    assert counts(torch.tensor([0.0, 1, 2, 3, 6, 7, 14, 15, 1000]).view(-1, 1, 1)).flatten().tolist() == [
+        0, 1, 1, 2, 2, 3, 3, 4, 4,
+    ]  # fmt: skip
+    free = Discretiser(np.full((1, 1), -np.inf), np.full((1, 1), np.inf), 6, CPU)
+    assert free(torch.tensor([-100.0, -3, -1, 0, 1, 3, 100]).view(-1, 1, 1)).flatten().tolist() == [
+        0, 1, 2, 3, 4, 5, 5,
+    ]  # fmt: skip
+
+
+def test_pressure_observation_states_differ_by_sign():
+    learner = BatchedQ(mode="tabular", bins=4, device="cpu")
+    learner.build(["a"], [spaces.Box(-1.0, 1.0, (3,))], [2])
+    rows = learner.state_of(torch.tensor([[[0.5, -0.6, 0.2]], [[0.5, 0.6, 0.2]]]))
+    assert rows[0, 0] != rows[1, 0]
+
+
+def test_unknown_states_move_the_cycle_on():
+    """All-zero values: the next green after the current one, never the first index (starvation)."""
+    learner = BatchedQ(mode="tabular", device="cpu")
+    learner.build(["a", "b", "c"], [4, 4, 4], [3, 3, 3])
+    obs = torch.zeros(1, 3, 4)
+    masks = torch.ones(1, 3, 3, dtype=torch.bool)
+    current = torch.tensor([[0, 1, 2]])
+    assert learner.select(obs, masks, 0.0, current).tolist() == [[1, 2, 0]]
+    masks[0, 0, 1] = False  # the next green is not allowed: the one after it
+    assert learner.select(obs, masks, 0.0, current).tolist() == [[2, 2, 0]]
+    learner.table.q[learner.state_of(obs)[0, 1], 1] = 0.5  # a learned preference wins over the order
+    assert learner.select(obs, masks, 0.0, current).tolist() == [[2, 1, 0]]
+
+
+def test_stack_pads_heterogeneous_signals_like_a_loop():
+    learner = BatchedQ(mode="tabular", device="cpu")
+    learner.build(["a", "b"], [3, 5], [2, 4])
+    rng = np.random.default_rng(0)
+    observations = [{"a": rng.random(3, dtype=np.float32), "b": rng.random(5, dtype=np.float32)} for _ in range(2)]
+    infos = [
+        {"a": {"action_mask": np.array([1, 0], np.int8), "phase": 0},
+         "b": {"action_mask": np.array([0, 1, 1, 0], np.int8), "phase": 2}},
+        {"a": {"action_mask": np.array([1, 1], np.int8), "phase": 1},
+         "b": {"action_mask": np.array([1, 0, 0, 0], np.int8), "phase": 0}},
+    ]  # fmt: skip
+    obs, masks, current = learner._stack(observations, infos)
+    assert obs.shape == (2, 2, 5) and masks.shape == (2, 2, 4)
+    for e in range(2):
+        for i, agent in enumerate(["a", "b"]):
+            size = len(observations[e][agent])
+            assert obs[e, i, :size].tolist() == pytest.approx(observations[e][agent].tolist())
+            assert not obs[e, i, size:].any()
+            mask = infos[e][agent]["action_mask"].astype(bool).tolist()
+            assert masks[e, i].tolist() == mask + [False] * (4 - len(mask))
+            assert current[e, i].item() == infos[e][agent]["phase"]
+    obs, masks, current = learner._stack([{"b": observations[0]["b"]}], [{"b": infos[0]["b"]}])  # "a" missing
+    assert not obs[0, 0].any() and masks[0, 0].tolist() == [True, True, False, False] and current[0, 0] == 0
+
+
+def test_finished_simulations_bootstrap_from_their_final_observation():
+    learner = BatchedQ(mode="tabular", device="cpu")
+    learner.build(["a"], [2], [2])
+    final = {"a": {"action_mask": np.array([0, 1], np.int8), "phase": 1}}
+    infos = [
+        {"a": {"action_mask": np.array([1, 1], np.int8), "phase": 0}},
+        {"a": {"action_mask": np.array([1, 0], np.int8), "phase": 0,
+               "final_observation": np.array([0.7, 0.8], np.float32), "final_info": final["a"]}},
+    ]  # fmt: skip
+    next_obs = torch.tensor([[[0.1, 0.2]], [[0.0, 0.0]]])  # env 1 already shows its new episode
+    next_masks = torch.tensor([[[True, True]], [[True, False]]])
+    end_obs, end_masks = learner._final_observations(next_obs, next_masks, infos, [False, True])
+    assert end_obs[:, 0].tolist() == [pytest.approx([0.1, 0.2]), pytest.approx([0.7, 0.8])]
+    assert end_masks[:, 0].tolist() == [[True, True], [False, True]]
+    assert next_obs[1, 0].tolist() == [0.0, 0.0]  # the next step still starts from the reset observation
+
+
+def test_learner_runs_torch_on_its_own_threads_and_restores_them():
+    learner = BatchedQ(mode="tabular", device="cpu", torch_threads=1)
+    learner.build(["a"], [2], [2])
+    seen = []
+    values = learner._values
+    learner._values = lambda state: seen.append(torch.get_num_threads()) or values(state)
+    before = torch.get_num_threads()
+    with torch_threads(2):
+        learner.act({"a": np.zeros(2, np.float32)}, {"a": {"action_mask": np.ones(2, np.int8), "phase": 0}})
+        assert torch.get_num_threads() == 2
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_running_std_matches_numpy():
+    stats = RunningStd()
+    rng = np.random.default_rng(1)
+    batches = [rng.normal(3.0, 2.0, size=k) for k in (1, 5, 32, 7)]
+    for batch in batches:
+        stats.update(batch)
+    everything = np.concatenate(batches)
+    assert stats.std == pytest.approx(everything.std(ddof=1)) and stats.mean == pytest.approx(everything.mean())
+
+
+def test_learn_reads_the_learners_own_observation():
+    from traffic_lam.env.factory import EnvFactory
+
+    learner = BatchedQ(mode="tabular", observation="pressure", bins=4, device="cpu")
+    learner.learn(EnvFactory("single-intersection", {"end_time": 60}), 1)
+    assert learner.obs_dim == 2 * 4 + 1  # phase one-hot, min-green flag, one pressure per green
+    assert (learner.obs_low < 0).any()  # the pressure bounds [-1, 1] are what it discretises over
+    clash = BatchedQ(mode="tabular", device="cpu")
+    with pytest.raises(ConfigError, match="observation"):
+        clash.learn(EnvFactory("single-intersection", {"end_time": 60, "observation": "pressure"}), 1)
 
 
 @pytest.mark.parametrize("mode", ["tabular", "neural"])
@@ -155,19 +278,18 @@ def test_resume_from_checkpoint(tmp_path):
 def test_cpu_and_cuda_give_the_same_updates():
     cfg = TabularConfig(alpha=0.3, gamma=0.9, shared=True, table_size=64)
     gen = torch.Generator().manual_seed(0)
-    agents = torch.randint(0, 4, (512,), generator=gen)
-    states = torch.randint(0, 64, (512,), generator=gen)
+    rows = torch.randint(0, 64, (512,), generator=gen)
     actions = torch.randint(0, 3, (512,), generator=gen)
     rewards = torch.randn(512, generator=gen)
     nxt = torch.randint(0, 64, (512,), generator=gen)
     masks = torch.ones(512, 3, dtype=torch.bool)
-    term = torch.rand(512, generator=gen) < 0.1
+    discounts = torch.where(torch.rand(512, generator=gen) < 0.1, 0.0, 0.9)
     tables = []
     for device in ("cpu", "cuda"):
         dev = torch.device(device)
-        q = TabularQ(cfg, 4, 1, 3, dev)
+        q = TabularQ(cfg, np.zeros((4, 1)), np.ones((4, 1)), 3, dev)
         for _ in range(3):
-            q.update(*(t.to(dev) for t in (agents, states, actions, rewards, nxt, masks, term)))
+            q.update(*(t.to(dev) for t in (rows, actions, rewards, nxt, masks, discounts)))
         tables.append(q.q.cpu())
     assert torch.allclose(tables[0], tables[1], atol=1e-5)
     learner_cpu = BatchedQ(mode="neural", device="cpu", seed=0)

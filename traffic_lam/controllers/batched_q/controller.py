@@ -3,24 +3,40 @@
 Training reads top to bottom in :meth:`BatchedQ._learn`: N simulations run in N worker
 processes (:class:`~traffic_lam.env.VectorSignalEnv`); every decision step, all signals
 of all simulations choose their actions in one tensor operation, the simulations are
-sent their actions, and while they step the learner updates (gradient steps in neural
-mode); then all transitions are applied in one batched update (tabular) or stored in
-the device replay buffer (neural).
+sent their actions, and while they step the learner takes its gradient steps (neural
+mode); then the transitions of all signals of all simulations are applied in one
+batched update (tabular) or stored in the device replay buffer (neural).
+
+The hot path has no Python loop over signals: observations and masks of every
+simulation are stacked with one ``np.concatenate`` each into preallocated positions,
+a tabular state is hashed once (its row serves the action choice of this step and
+the update of the previous one), and a finished episode's last observation is
+stacked only on the step it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import math
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from traffic_lam.controllers.base import Controller
-from traffic_lam.controllers.batched_q.neural import BatchedMLP, NeuralConfig, NStepAccumulator, ReplayBuffer
+from traffic_lam.controllers.batched_q.neural import (
+    BatchedMLP,
+    NeuralConfig,
+    NStepAccumulator,
+    ReplayBuffer,
+    RunningStd,
+)
 from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import atomic_open, atomic_write_text
@@ -35,30 +51,59 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run torch's CPU operations on ``threads`` intra-op threads (restored afterwards; <= 0: unchanged).
+
+    The learner's tensors are small (hundreds of elements): a second thread buys
+    nothing, and while the simulations keep the other cores busy, an operation that
+    waits for a descheduled OpenMP thread stalls for milliseconds (measured: 2.5 ms
+    instead of 50 µs to hash 128 observations on a busy 2-core machine).
+    """
+    if threads <= 0:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class BatchedQ(Controller):
     """Q-learning for every signal of every parallel simulation at once.
 
     Args:
         mode: ``"tabular"`` (hashed Q-table) or ``"neural"`` (batched Q-networks).
         shared: one table / network for all signals (parameter sharing) instead of one each.
-        bins: tabular: discretisation bins per observation feature.
+        observation: the observation the learner reads (a name of
+            :data:`traffic_lam.env.observations.OBSERVATIONS`); training and evaluation
+            environments get it from :meth:`observation_spec`.
+        bins: tabular: discretisation bins per observation feature (equal bins over the
+            feature's bounds; unbounded features on a log2 scale, see
+            :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser`).
         table_size: tabular: hashed state buckets per table.
         alpha: tabular: learning rate.
-        gamma: discount factor.
+        gamma: discount factor (per decision step).
         epsilon_start: exploration at the start of training.
-        epsilon_end: exploration at the end of the decay.
-        epsilon_fraction: fraction of the training decision steps over which epsilon decays.
+        epsilon_end: exploration at the end of the decay (and after it).
+        epsilon_fraction: fraction of the training decision steps over which epsilon
+            decays linearly from ``epsilon_start`` to ``epsilon_end``.
         hidden: neural: hidden width.
         learning_rate: neural: Adam step size.
-        buffer_size: neural: replay capacity (simulation steps).
+        buffer_size: neural: replay capacity (simulation steps, each with every signal).
         batch_size: neural: sampled simulation steps per gradient step.
-        learning_starts: neural: steps collected before learning.
-        gradient_steps: neural: gradient steps per decision step (done while the simulations step).
+        learning_starts: neural: simulation steps collected before learning.
+        gradient_steps: neural: gradient steps per decision step (taken while the simulations step).
         target_update: neural: gradient steps between target-network copies.
         n_step: neural: n-step returns.
         double_q: neural: double Q-learning targets.
+        scale_rewards: neural: rewards divided by their running standard deviation in the targets.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-        seed: seeds exploration, hashing and network initialisation.
+        torch_threads: CPU threads for the learner's tensor operations while it trains
+            or acts (see :func:`torch_threads`; 0: leave torch's setting alone).
+        seed: seeds exploration, hashing, the initial table and network initialisation.
     """
 
     name: ClassVar[str] = "batched-q"
@@ -69,6 +114,7 @@ class BatchedQ(Controller):
         self,
         mode: str = "tabular",
         shared: bool = False,
+        observation: str = "default",
         bins: int = 10,
         table_size: int = 1 << 16,
         alpha: float = 0.1,
@@ -85,7 +131,9 @@ class BatchedQ(Controller):
         target_update: int = 250,
         n_step: int = 3,
         double_q: bool = True,
+        scale_rewards: bool = True,
         device: str = "auto",
+        torch_threads: int = 1,
         seed: int = 0,
     ) -> None:
         params = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -94,8 +142,12 @@ class BatchedQ(Controller):
             raise ConfigError(f"batched-q: mode: expected one of {', '.join(MODES)}, got {mode!r}")
         if not 0.0 <= epsilon_end <= epsilon_start <= 1.0:
             raise ConfigError("batched-q: expected 0 <= epsilon_end <= epsilon_start <= 1")
+        if not isinstance(bins, int) or bins < 1:
+            raise ConfigError(f"batched-q: bins: expected an integer >= 1, got {bins!r}")
         self.mode = mode
+        self.observation_name = observation
         self.device = resolve_device(device)
+        self.threads = int(torch_threads) if self.device.type == "cpu" else 0
         self.tabular_config = TabularConfig(bins=bins, table_size=table_size, alpha=alpha, gamma=gamma, shared=shared)
         self.neural_config = NeuralConfig(
             hidden=hidden,
@@ -109,6 +161,7 @@ class BatchedQ(Controller):
             n_step=n_step,
             double_q=double_q,
             shared=shared,
+            scale_rewards=scale_rewards,
         )
         self.agents: list[str] = []
         self.obs_dim = 0
@@ -118,54 +171,97 @@ class BatchedQ(Controller):
         self.target: BatchedMLP | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.reward_std = RunningStd()
         self.decision_steps = 0
         self.gradient_updates = 0
         self.training_episodes = 0
         self.timing = {"wall_s": 0.0, "learner_s": 0.0, "simulated_s": 0.0}
 
+    def observation_spec(self) -> Any:
+        """The observation this learner was configured with."""
+        return self.observation_name
+
     # ------------------------------------------------------------------ shapes and models
-    def build(self, agents: list[str], obs_sizes: list[int], action_sizes: list[int]) -> None:
-        """Allocate the table or networks for these agents (padded to the largest spaces)."""
+    def build(
+        self,
+        agents: Sequence[str],
+        observation_spaces: Sequence[spaces.Box | int],
+        action_sizes: Sequence[int],
+    ) -> None:
+        """Allocate the table or networks for these agents (padded to the largest spaces).
+
+        Args:
+            agents: signal ids, in the order of the stacked tensors.
+            observation_spaces: per agent, its observation ``Box`` (an int ``n`` stands for
+                ``Box(0, 1, (n,))``); tabular mode discretises over the bounds.
+            action_sizes: per agent, its number of actions (greens).
+        """
+        boxes = [s if isinstance(s, spaces.Box) else spaces.Box(0.0, 1.0, (int(s),)) for s in observation_spaces]
         self.agents = list(agents)
-        self.obs_dim = max(obs_sizes)
-        self.num_actions = max(action_sizes)
-        n = len(self.agents)
-        self.valid_actions = torch.zeros(n, self.num_actions, dtype=torch.bool, device=self.device)
-        for i, size in enumerate(action_sizes):
+        self.obs_sizes = [int(b.shape[0]) for b in boxes]
+        self.action_sizes = [int(n) for n in action_sizes]
+        self.obs_dim, self.num_actions = max(self.obs_sizes), max(self.action_sizes)
+        n, d, a = len(self.agents), self.obs_dim, self.num_actions
+        # padding features are constant 0 in [0, 1]; padding actions are never allowed
+        self.obs_low = np.zeros((n, d), dtype=np.float32)
+        self.obs_high = np.ones((n, d), dtype=np.float32)
+        for i, box in enumerate(boxes):
+            self.obs_low[i, : box.shape[0]] = box.low
+            self.obs_high[i, : box.shape[0]] = box.high
+        # where each agent's values go in the flattened padded [N * D] / [N * A] arrays (see _stack)
+        self._obs_index = np.concatenate([i * d + np.arange(k) for i, k in enumerate(self.obs_sizes)])
+        self._mask_index = np.concatenate([i * a + np.arange(k) for i, k in enumerate(self.action_sizes)])
+        self._blank_obs = [np.zeros(k, dtype=np.float32) for k in self.obs_sizes]
+        self._blank_mask = [np.ones(k, dtype=np.int8) for k in self.action_sizes]
+        self._action_ids = torch.arange(a, device=self.device)
+        self.valid_actions = torch.zeros(n, a, dtype=torch.bool, device=self.device)
+        for i, size in enumerate(self.action_sizes):
             self.valid_actions[i, :size] = True
+        seed = int(self.params["seed"])
         if self.mode == "tabular":
-            self.table = TabularQ(
-                self.tabular_config, n, self.obs_dim, self.num_actions, self.device, seed=int(self.params["seed"])
-            )
+            self.table = TabularQ(self.tabular_config, self.obs_low, self.obs_high, a, self.device, seed=seed)
             return
-        torch.manual_seed(int(self.params["seed"]))
+        torch.manual_seed(seed)
         nets = 1 if self.neural_config.shared else n
-        in_dim = self.obs_dim + (n if self.neural_config.shared else 0)
-        self.online = BatchedMLP(nets, in_dim, self.neural_config.hidden, self.num_actions).to(self.device)
-        self.target = BatchedMLP(nets, in_dim, self.neural_config.hidden, self.num_actions).to(self.device)
+        in_dim = d + (n if self.neural_config.shared else 0)
+        self.online = BatchedMLP(nets, in_dim, self.neural_config.hidden, a).to(self.device)
+        self.target = BatchedMLP(nets, in_dim, self.neural_config.hidden, a).to(self.device)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.neural_config.learning_rate)
         self.agent_ids = torch.eye(n, device=self.device)
 
-    def _setup(self, env: Any) -> None:
-        agents = list(env.possible_agents)
+    def _build_for(self, agents: list[str], observation_space: Any, action_space: Any) -> None:
+        """Build for these agents (spaces looked up by id), or check them against the trained ones."""
         if self.agents and self.agents != agents:
             raise ControllerError(
                 f"batched-q: trained on signals {self.agents[:3]}..., this network has {agents[:3]}..."
             )
-        if not self.agents:
-            self.build(
-                agents,
-                [env.observation_space(a).shape[0] for a in agents],
-                [int(env.action_space(a).n) for a in agents],
+        sizes = [int(observation_space(a).shape[0]) for a in agents]
+        if self.agents and any(s > self.obs_dim for s in sizes):
+            raise ControllerError(
+                f"batched-q: observations of {max(sizes)} features, trained on {self.obs_dim}: "
+                f"evaluate with the observation it was trained on ({self.observation_name!r})"
             )
+        if not self.agents:
+            self.build(agents, [observation_space(a) for a in agents], [int(action_space(a).n) for a in agents])
+
+    def _setup(self, env: Any) -> None:
+        agents = list(env.possible_agents)
+        self._build_for(agents, env.observation_space, env.action_space)
+
+    # ------------------------------------------------------------------ values and actions
+    def state_of(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the values are computed from: table rows ``[B, N]`` (tabular) or the observations."""
+        return self.table.rows(obs) if self.table is not None else obs
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values ``[B, N, A]`` for padded observations ``[B, N, D]`` of every agent."""
+        return self._values(self.state_of(obs))
+
+    def _values(self, state: torch.Tensor) -> torch.Tensor:
         if self.table is not None:
-            agents = torch.arange(len(self.agents), device=self.device).expand(obs.shape[0], -1)
-            return self.table.values(self.table.state_index(obs), agents)
-        return self._forward(self.online, obs)
+            return self.table.values(state)
+        return self._forward(self.online, state)
 
     def _forward(self, net: BatchedMLP | None, obs: torch.Tensor) -> torch.Tensor:
         assert net is not None
@@ -175,168 +271,204 @@ class BatchedQ(Controller):
             return net(x).reshape(b, n, -1)
         return net(obs.transpose(0, 1)).transpose(0, 1)
 
-    def select(self, obs: torch.Tensor, masks: torch.Tensor, epsilon: float) -> torch.Tensor:
-        """Epsilon-greedy actions ``[B, N]`` among the allowed ones (``masks`` ``[B, N, A]`` bool)."""
+    def select(
+        self, obs: torch.Tensor, masks: torch.Tensor, epsilon: float, current: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Epsilon-greedy actions ``[B, N]`` among the allowed ones.
+
+        Args:
+            obs: padded observations ``[B, N, D]``.
+            masks: allowed actions ``[B, N, A]`` (bool).
+            epsilon: probability of a uniformly random allowed action, per signal.
+            current: the green each signal shows ``[B, N]`` (int64; None: green 0), for ties.
+        """
+        if current is None:
+            current = torch.zeros(masks.shape[:-1], dtype=torch.int64, device=self.device)
+        return self._select(self.state_of(obs), masks, current, epsilon)
+
+    def _select(self, state: torch.Tensor, masks: torch.Tensor, current: torch.Tensor, epsilon: float) -> torch.Tensor:
+        """Epsilon-greedy; the greedy action is the allowed one of largest value.
+
+        Among equal values (a tabular state never updated: all zero) the next green after
+        the current one in program order wins, the current one last: an unknown state
+        then moves the cycle on. Always the first index (sumo-rl's ``np.argmax``) would
+        starve the other greens whenever unknown states follow one another, and keeping
+        the current green would hold it for ever without a max green (RESCO protocol).
+        """
         with torch.no_grad():
-            q = self.q_values(obs).masked_fill(~masks, float("-inf"))
-        greedy = q.argmax(-1)
+            q = self._values(state).masked_fill_(~masks, float("-inf"))
+        best = q == q.amax(-1, keepdim=True)
+        order = (self._action_ids - current.unsqueeze(-1) - 1).remainder_(self.num_actions)  # next green: 0
+        greedy = order.masked_fill_(~best, self.num_actions).argmin(-1)
         if epsilon <= 0.0:
             return greedy
-        noise = torch.rand(masks.shape, generator=self.generator, device=self.device).masked_fill(~masks, -1.0)
+        noise = torch.rand(masks.shape, generator=self.generator, device=self.device).masked_fill_(~masks, -1.0)
         random = noise.argmax(-1)  # uniform among allowed actions
         explore = torch.rand(greedy.shape, generator=self.generator, device=self.device) < epsilon
         return torch.where(explore, random, greedy)
 
-    # ------------------------------------------------------------------ acting
     def _act(self, observations: Any, infos: Any) -> dict[str, int]:
-        obs, masks = self._stack([observations], [infos])
-        actions = self.select(obs, masks, epsilon=0.0)[0].tolist()
-        return {agent: int(actions[i]) for i, agent in enumerate(self.agents) if agent in observations}
+        with torch_threads(self.threads):
+            obs, masks, current = self._stack([observations], [infos])
+            actions = self._select(self.state_of(obs), masks, current, epsilon=0.0)[0].tolist()
+        return {agent: actions[i] for i, agent in enumerate(self.agents) if agent in observations}
 
-    def _stack(self, observations: list[dict], infos: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad per-agent observations and masks of several simulations into tensors."""
+    def _stack(
+        self, observations: Sequence[dict], infos: Sequence[dict]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Observations ``[B, N, D]``, masks ``[B, N, A]`` (bool) and current greens ``[B, N]`` of ``B`` simulations.
+
+        One concatenation per quantity for all simulations and signals, written into
+        precomputed zero-padded positions; a signal missing from a dict gets zeros, a
+        full mask and green 0.
+        """
         b, n = len(observations), len(self.agents)
-        obs = np.zeros((b, n, self.obs_dim), dtype=np.float32)
-        masks = np.zeros((b, n, self.num_actions), dtype=bool)
-        for e, (o, info) in enumerate(zip(observations, infos, strict=True)):
-            for i, agent in enumerate(self.agents):
-                if agent in o:
-                    vector = o[agent]
-                    obs[e, i, : len(vector)] = vector
-                    mask = info[agent]["action_mask"]
-                    masks[e, i, : len(mask)] = mask.astype(bool)
-                else:
-                    masks[e, i, 0] = True
-        return torch.from_numpy(obs).to(self.device), torch.from_numpy(masks).to(self.device)
+        pairs = list(zip(self.agents, self._blank_obs, self._blank_mask, strict=True))
+        flat_obs = np.concatenate([o.get(a, blank) for o in observations for a, blank, _ in pairs])
+        flat_masks = np.concatenate([i[a]["action_mask"] if a in i else blank for i in infos for a, _, blank in pairs])
+        current = np.fromiter((i[a]["phase"] if a in i else 0 for i in infos for a in self.agents), np.int64, b * n)
+        obs = np.zeros((b, n * self.obs_dim), dtype=np.float32)
+        obs[:, self._obs_index] = flat_obs.reshape(b, -1)
+        masks = np.zeros((b, n * self.num_actions), dtype=bool)
+        masks[:, self._mask_index] = flat_masks.reshape(b, -1)
+        return (
+            torch.from_numpy(obs).view(b, n, self.obs_dim).to(self.device),
+            torch.from_numpy(masks).view(b, n, self.num_actions).to(self.device),
+            torch.from_numpy(current).view(b, n).to(self.device),
+        )
 
     # ------------------------------------------------------------------ learning
     def _learn(self, make_env: Any, budget: Any) -> None:
+        """Train for ``budget`` episodes on simulations built by ``make_env``.
+
+        ``budget`` is an int (episodes) or an object with ``episodes``, ``num_envs``,
+        ``seed``, ``checkpoint_every``, ``checkpoint_dir`` and ``curve_file``;
+        ``make_env`` an :class:`~traffic_lam.env.factory.EnvFactory` (the learner sets its
+        own observation). The episodes of all simulations count: with ``num_envs`` simulations finishing
+        together the total is rounded up to a multiple of ``num_envs``.
+        """
         episodes = int(getattr(budget, "episodes", budget))
         num_envs = int(getattr(budget, "num_envs", 1))
         seed = int(getattr(budget, "seed", 10_000))
-        checkpoint_every = int(getattr(budget, "checkpoint_every", 0))
+        checkpoint_every = int(getattr(budget, "checkpoint_every", 0) or 0)
         checkpoint_dir = getattr(budget, "checkpoint_dir", None)
         curve_file = getattr(budget, "curve_file", None)
         checkpoint = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
+        given = dict(getattr(make_env, "options", {}) or {})
+        if given.get("observation", self.observation_name) != self.observation_name:
+            raise ConfigError(
+                f"observation: batched-q reads {self.observation_name!r} (its 'observation' option); "
+                f"the environment options ask for {given['observation']!r}"
+            )
 
-        venv = make_env.vector(num_envs)
-        try:
-            if not self.agents:
-                self.build(
-                    venv.possible_agents,
-                    [venv.observation_spaces[a].shape[0] for a in venv.possible_agents],
-                    [int(venv.action_spaces[a].n) for a in venv.possible_agents],
-                )
+        with torch_threads(self.threads), make_env.vector(num_envs, **self.env_options()) as venv:
+            agents = list(venv.possible_agents)
+            self._build_for(agents, venv.observation_spaces.__getitem__, venv.action_spaces.__getitem__)
             curve: list[dict[str, Any]] = []
             if checkpoint is not None and checkpoint.is_file():
                 curve = self._restore_checkpoint(checkpoint)
-            steps_per_episode = int((venv.config.end_time - venv.config.begin_time) // venv.config.timing.delta_time)
-            total_steps = max(1, episodes * steps_per_episode // num_envs)
-            decay_steps = max(1, int(self.params["epsilon_fraction"] * total_steps))
+            config = venv.config
+            steps_per_episode = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
+            decay_steps = max(1, int(self.params["epsilon_fraction"] * episodes * steps_per_episode / num_envs))
+            n = len(self.agents)
+            discounts = torch.full((num_envs * n,), self.tabular_config.gamma, device=self.device)
             accumulator = NStepAccumulator(self.neural_config.n_step, self.neural_config.gamma)
-            buffer = (
-                ReplayBuffer(
-                    self.neural_config.buffer_size, len(self.agents), self.obs_dim, self.num_actions, self.device
-                )
-                if self.mode == "neural"
-                else None
-            )
+            buffer = None
+            if self.mode == "neural":
+                buffer = ReplayBuffer(self.neural_config.buffer_size, n, self.obs_dim, self.num_actions, self.device)
+            episode_return = np.zeros(num_envs)
+            episode_halting = np.zeros(num_envs)
+            episode_steps = np.zeros(num_envs)
+
             observations, infos = venv.reset(seed=seed + self.training_episodes)
-            running = [{"return": 0.0, "queue": 0.0, "steps": 0} for _ in range(num_envs)]
+            obs, masks, current = self._stack(observations, infos)
+            state = self.state_of(obs)
             started = time.perf_counter()
             while self.training_episodes < episodes:
-                learner_started = time.perf_counter()
+                # 1. every signal of every simulation chooses; the simulations start stepping
+                tick = time.perf_counter()
                 epsilon = self._epsilon(decay_steps)
-                obs, masks = self._stack(observations, infos)
-                actions = self.select(obs, masks, epsilon)
-                action_list = actions.tolist()
-                venv.step_async([{a: action_list[e][i] for i, a in enumerate(self.agents)} for e in range(num_envs)])
+                actions = self._select(state, masks, current, epsilon)
+                venv.step_async([dict(zip(agents, row, strict=True)) for row in actions.tolist()])
                 if buffer is not None:  # learn while the simulations step
                     self._gradient_steps(buffer)
-                learner_time = time.perf_counter() - learner_started
+                learner_s = time.perf_counter() - tick
                 next_observations, rewards, dones, next_infos = venv.step_wait()
-                learner_started = time.perf_counter()
-                final_obs = [
-                    {a: i[a]["final_observation"] for a in i} if done else o
-                    for o, i, done in zip(next_observations, next_infos, dones, strict=True)
-                ]
-                final_infos = [
-                    {a: i[a]["final_info"] for a in i} if done else i for i, done in zip(next_infos, dones, strict=True)
-                ]
-                next_obs, next_masks = self._stack(final_obs, final_infos)
-                reward = torch.tensor(
-                    [[r.get(a, 0.0) for a in self.agents] for r in rewards], dtype=torch.float32, device=self.device
-                )
+
+                # 2. stack what came back; a finished simulation has already reset: its
+                #    transition ends in the last observation of the finished episode
+                tick = time.perf_counter()
+                next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
+                next_state = self.state_of(next_obs)
+                reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
+                reward = torch.from_numpy(reward_np).view(num_envs, n).to(self.device)
+                end_infos = [i[agents[0]].get("final_info", i[agents[0]]) for i in next_infos]
+                end_obs, end_masks, end_state = next_obs, next_masks, next_state
+                if any(dones):
+                    end_obs, end_masks = self._final_observations(next_obs, next_masks, next_infos, dones)
+                    end_state = self.state_of(end_obs)
+
+                # 3. learn from the transitions of all signals of all simulations at once
                 if self.table is not None:
-                    self._tabular_update(obs, actions, reward, next_obs, next_masks)
+                    self.table.update(
+                        state.reshape(-1),
+                        actions.reshape(-1),
+                        reward.reshape(-1),
+                        end_state.reshape(-1),
+                        end_masks.reshape(num_envs * n, -1),
+                        discounts,  # time-limit truncation only: always bootstrap
+                    )
                 else:
                     assert buffer is not None
-                    for transition in accumulator.push(
-                        obs, actions, reward, next_obs, next_masks, dones, [False] * num_envs
-                    ):
-                        buffer.add(*(t.unsqueeze(0) for t in transition))
+                    self.reward_std.update(reward_np)
+                    completed = accumulator.push(obs, actions, reward, end_obs, end_masks, dones, [False] * num_envs)
+                    if completed is not None:
+                        buffer.add(*completed)
                 self.decision_steps += 1
-                self.timing["learner_s"] += learner_time + time.perf_counter() - learner_started
-                self.timing["simulated_s"] += venv.config.timing.delta_time * num_envs
-                for e in range(num_envs):
-                    stats = running[e]
-                    stats["return"] += float(reward[e].mean())
-                    stats["queue"] += float(np.mean([final_infos[e][a]["queue"] for a in self.agents]))
-                    stats["steps"] += 1
-                    if dones[e]:
-                        self.training_episodes += 1
-                        system = final_infos[e][self.agents[0]]["system"]
-                        curve.append(
-                            {
-                                "episode": self.training_episodes,
-                                "return": stats["return"],
-                                "avg_queue": stats["queue"] / max(1, stats["steps"]),
-                                "arrived": system["arrived"],
-                                "epsilon": epsilon,
-                                "wall_s": time.perf_counter() - started,
-                            }
-                        )
-                        running[e] = {"return": 0.0, "queue": 0.0, "steps": 0}
-                        if (
-                            checkpoint is not None
-                            and checkpoint_every
-                            and self.training_episodes % checkpoint_every == 0
-                        ):
-                            self._save_checkpoint(checkpoint, curve)
-                        if curve_file is not None:
-                            _write_curve(Path(curve_file), curve)
-                observations, infos = next_observations, next_infos
+                self.timing["learner_s"] += learner_s + time.perf_counter() - tick
+                self.timing["simulated_s"] += config.timing.delta_time * num_envs
+
+                # 4. learning curve: one row per finished episode
+                episode_return += reward_np.reshape(num_envs, n).mean(1)
+                episode_halting += [info["system"]["halting"] / n for info in end_infos]
+                episode_steps += 1
+                for e in np.flatnonzero(dones):
+                    self.training_episodes += 1
+                    curve.append(
+                        {
+                            "episode": self.training_episodes,
+                            "return": float(episode_return[e]),
+                            "avg_queue": float(episode_halting[e] / episode_steps[e]),
+                            "arrived": end_infos[e]["system"]["arrived"],
+                            "epsilon": epsilon,
+                            "wall_s": time.perf_counter() - started,
+                        }
+                    )
+                    episode_return[e] = episode_halting[e] = episode_steps[e] = 0.0
+                    if checkpoint is not None and checkpoint_every and self.training_episodes % checkpoint_every == 0:
+                        self._save_checkpoint(checkpoint, curve)
+                    if curve_file is not None:
+                        _write_curve(Path(curve_file), curve)
+                obs, masks, current, state = next_obs, next_masks, next_current, next_state
             self.timing["wall_s"] += time.perf_counter() - started
-        finally:
-            venv.close()
         if checkpoint is not None:
             self._save_checkpoint(checkpoint, curve)
+
+    def _final_observations(
+        self, next_obs: torch.Tensor, next_masks: torch.Tensor, infos: list[dict], dones: list[bool]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``next_obs`` / ``next_masks`` with the rows of finished simulations replaced by their final ones."""
+        end_obs, end_masks = next_obs.clone(), next_masks.clone()
+        for e in np.flatnonzero(dones):
+            info = infos[e]
+            final_obs = {a: info[a]["final_observation"] for a in info}
+            final_info = {a: info[a]["final_info"] for a in info}
+            end_obs[e], end_masks[e], _ = (t[0] for t in self._stack([final_obs], [final_info]))
+        return end_obs, end_masks
 
     def _epsilon(self, decay_steps: int) -> float:
         start, end = float(self.params["epsilon_start"]), float(self.params["epsilon_end"])
         return end + (start - end) * max(0.0, 1.0 - self.decision_steps / decay_steps)
-
-    def _tabular_update(
-        self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        reward: torch.Tensor,
-        next_obs: torch.Tensor,
-        next_masks: torch.Tensor,
-    ) -> None:
-        assert self.table is not None
-        b, n = actions.shape
-        agents = torch.arange(n, device=self.device).repeat(b)
-        terminated = torch.zeros(b * n, dtype=torch.bool, device=self.device)  # time limits only: bootstrap
-        self.table.update(
-            agents,
-            self.table.state_index(obs).reshape(-1),
-            actions.reshape(-1),
-            reward.reshape(-1),
-            self.table.state_index(next_obs).reshape(-1),
-            next_masks.reshape(b * n, -1),
-            terminated,
-        )
 
     def _gradient_steps(self, buffer: ReplayBuffer) -> None:
         config = self.neural_config
@@ -346,20 +478,20 @@ class BatchedQ(Controller):
         for _ in range(config.gradient_steps):
             obs, actions, returns, next_obs, next_masks, discounts = buffer.sample(config.batch_size, self.generator)
             with torch.no_grad():
-                target_q = self._forward(self.target, next_obs).masked_fill(~next_masks, float("-inf"))
+                target_q = self._forward(self.target, next_obs).masked_fill_(~next_masks, float("-inf"))
                 if config.double_q:
-                    online_next = self._forward(self.online, next_obs).masked_fill(~next_masks, float("-inf"))
-                    best = online_next.argmax(-1, keepdim=True)
-                    next_value = target_q.gather(-1, best).squeeze(-1)
+                    online_next = self._forward(self.online, next_obs).masked_fill_(~next_masks, float("-inf"))
+                    next_value = target_q.gather(-1, online_next.argmax(-1, keepdim=True)).squeeze(-1)
                 else:
                     next_value = target_q.amax(-1)
                 next_value = torch.nan_to_num(next_value, neginf=0.0)
-                targets = returns + discounts.unsqueeze(-1) * next_value
+                scale = 1.0 / max(self.reward_std.std, 1e-6) if config.scale_rewards else 1.0
+                targets = returns * scale + discounts.unsqueeze(-1) * next_value
             q = self._forward(self.online, obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
             loss = torch.nn.functional.smooth_l1_loss(q, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.neural_config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
             self.optimizer.step()
             self.gradient_updates += 1
             if self.gradient_updates % config.target_update == 0:
@@ -375,6 +507,11 @@ class BatchedQ(Controller):
             "obs_dim": self.obs_dim,
             "num_actions": self.num_actions,
             "valid_actions": self.valid_actions.cpu() if self.agents else None,
+            "obs_sizes": list(self.obs_sizes) if self.agents else [],
+            "action_sizes": list(self.action_sizes) if self.agents else [],
+            "obs_low": torch.from_numpy(self.obs_low) if self.agents else None,
+            "obs_high": torch.from_numpy(self.obs_high) if self.agents else None,
+            "reward_stats": [float(self.reward_std.count), self.reward_std.mean, self.reward_std.m2],
             "decision_steps": self.decision_steps,
             "gradient_updates": self.gradient_updates,
             "training_episodes": self.training_episodes,
@@ -413,14 +550,18 @@ class BatchedQ(Controller):
 
     def _restore_state(self, state: dict[str, Any]) -> None:
         if state["agents"]:
-            sizes = state["valid_actions"].sum(-1).tolist()
-            self.build(state["agents"], [state["obs_dim"]] * len(state["agents"]), [int(s) for s in sizes])
-            self.num_actions = int(state["num_actions"])
+            boxes = [
+                spaces.Box(low[:k].numpy(), high[:k].numpy())
+                for low, high, k in zip(state["obs_low"], state["obs_high"], state["obs_sizes"], strict=True)
+            ]
+            self.build(state["agents"], boxes, state["action_sizes"])
         if "q_table" in state and self.table is not None:
             self.table.q.copy_(state["q_table"].to(self.device))
         if "online" in state and self.online is not None and self.target is not None:
             self.online.load_state_dict(state["online"])
             self.target.load_state_dict(state["target"])
+        count, mean, m2 = state.get("reward_stats", (0.0, 0.0, 0.0))
+        self.reward_std.count, self.reward_std.mean, self.reward_std.m2 = int(count), float(mean), float(m2)
         self.decision_steps = int(state["decision_steps"])
         self.gradient_updates = int(state["gradient_updates"])
         self.training_episodes = int(state["training_episodes"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,6 +36,10 @@ class NeuralConfig:
         double_q: pick the next action with the online net, value it with the target net.
         shared: one network for all signals (with a signal id one-hot) or one per signal.
         max_grad_norm: gradient clipping.
+        scale_rewards: divide rewards by their running standard deviation (over every
+            signal and step seen so far) in the targets, so Q-values stay of order
+            ``1 / (1 - gamma)`` whatever the reward's unit (a queue reward of -30 vehicles
+            per step would otherwise ask Adam to move the outputs to -3000).
     """
 
     hidden: int = 64
@@ -50,6 +55,31 @@ class NeuralConfig:
     double_q: bool = True
     shared: bool = True
     max_grad_norm: float = 10.0
+    scale_rewards: bool = True
+
+
+class RunningStd:
+    """Running mean and standard deviation of everything :meth:`update` saw (Chan et al.'s merge)."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def update(self, values: np.ndarray) -> None:
+        """Fold a batch of values in."""
+        n = values.size
+        if n == 0:
+            return
+        mean = float(values.mean())
+        m2 = float(((values - mean) ** 2).sum())
+        delta, total = mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.count * n / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        """Standard deviation (1.0 until two values were seen)."""
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 1.0
 
 
 class BatchedMLP(nn.Module):
@@ -156,11 +186,16 @@ class NStepAccumulator:
         next_masks: torch.Tensor,
         done: list[bool],
         terminated: list[bool],
-    ) -> list[tuple[torch.Tensor, ...]]:
+    ) -> tuple[torch.Tensor, ...] | None:
         """Add one step of every simulation; return the n-step transitions now complete.
 
         ``next_obs`` of a finished simulation is its final observation (before the reset);
         truncation bootstraps from it, termination does not.
+
+        Returns:
+            None, or ``(obs, actions, returns, next_obs, next_masks, discounts)`` stacked
+            along a leading dimension (one entry per completed transition), as
+            :meth:`ReplayBuffer.add` takes them.
         """
         if not self.pending:
             self.pending = [[] for _ in range(obs.shape[0])]
@@ -173,7 +208,9 @@ class NStepAccumulator:
                     queue.pop(0)
                     if not done[e]:
                         break
-        return out
+        if not out:
+            return None
+        return tuple(torch.stack(parts) for parts in zip(*out, strict=True))
 
     def _emit(
         self,
@@ -182,9 +219,8 @@ class NStepAccumulator:
         next_mask: torch.Tensor,
         terminated: bool,
     ) -> tuple[torch.Tensor, ...]:
-        first_obs, first_action, _ = queue[0]
-        ret = torch.zeros_like(queue[0][2])
-        for k, (_, _, reward) in enumerate(queue):
+        first_obs, first_action, ret = queue[0]
+        for k, (_, _, reward) in enumerate(queue[1:], start=1):
             ret = ret + (self.gamma**k) * reward
         discount = 0.0 if terminated else self.gamma ** len(queue)
         return first_obs, first_action, ret, next_obs, next_mask, torch.tensor(discount, device=ret.device)

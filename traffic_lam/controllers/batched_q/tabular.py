@@ -1,21 +1,25 @@
 """Tabular Q-learning for every signal of every simulation in one batched tensor update.
 
-States are discretised (``bins`` per feature) and hashed into a preallocated table of
-shape ``[tables, table_size, max_actions]``: one table per signal (independent) or one
-for all (shared). An update of ``B`` transitions is a handful of tensor operations,
-whatever ``B`` is: no Python loop over signals or simulations.
+Observations are discretised feature by feature (:class:`Discretiser`, ``bins`` per
+feature over the observation space's bounds) and hashed into a preallocated table of
+shape ``[tables * table_size, max_actions]``: one table per signal (independent) or one
+for all (shared). A state is addressed by its *row*, the table's offset plus the hashed
+bucket, so the Q-values of every signal of every simulation are one gather away and an
+update of ``B`` transitions is a handful of tensor operations whatever ``B`` is: no
+Python loop over signals or simulations.
 
-Duplicate indices (the same table, hashed state and action more than once in a batch,
-common with a shared table) are applied exactly as if the transitions were processed one
-after another in batch order, with every target computed from the table before the
-batch: for a cell hit ``K`` times with targets ``y_0..y_{K-1}``,
-``Q <- (1-a)^K Q + sum_k a (1-a)^(K-1-k) y_k``.
+Duplicate indices (the same row and action more than once in a batch: the same signal
+in the same discretised state in two simulations, or several signals sharing a table)
+are applied exactly as if the transitions were processed one after another in batch
+order, with every target computed from the table before the batch: for a cell hit ``K``
+times with targets ``y_0..y_{K-1}``, ``Q <- (1-a)^K Q + sum_k a (1-a)^(K-1-k) y_k``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -24,19 +28,62 @@ class TabularConfig:
     """Hyperparameters of the tabular learner.
 
     Attributes:
-        bins: discretisation bins per observation feature (features are expected in [0, 1];
-            values outside are clipped into the first / last bin).
+        bins: discretisation bins per observation feature (see :class:`Discretiser`).
         table_size: hashed state buckets per table.
         alpha: learning rate.
         gamma: discount factor.
         shared: one table for all signals (True) or one per signal (False).
     """
 
-    bins: int = 4
+    bins: int = 10
     table_size: int = 1 << 16
     alpha: float = 0.1
     gamma: float = 0.99
     shared: bool = False
+
+
+def _symlog2(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * log2(1 + |x|)``: 0 -> 0, 1 -> 1, 3 -> 2, 7 -> 3, ...; odd, monotone."""
+    return torch.sign(x) * torch.log2(1.0 + x.abs())
+
+
+class Discretiser:
+    """Maps observations ``[..., N, D]`` to bin indices in ``0..bins-1`` per feature.
+
+    * A feature with finite bounds ``[low, high]`` is cut into ``bins`` equal bins
+      (``[0, 1]`` with 10 bins: ``min(int(10 x), 9)``, sumo-rl's discretisation;
+      ``[-1, 1]``: negative values keep their own bins).
+    * An unbounded feature (vehicle counts, pressures) is binned on a log2 scale:
+      ``floor(symlog2(x))``, i.e. 0, 1, 2-3, 4-7, 8-15 ... vehicles, starting at its
+      finite lower bound, or centred on 0 when it has none (``bins // 2`` bins each side).
+
+    Values outside the bounds fall into the first / last bin.
+
+    Args:
+        low: lower bounds ``[N, D]`` (may be ``-inf``).
+        high: upper bounds ``[N, D]`` (may be ``inf``).
+        bins: bins per feature.
+        device: torch device.
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray, bins: int, device: torch.device) -> None:
+        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        bounded = np.isfinite(low) & np.isfinite(high) & (high > low)
+        log_low = np.sign(low) * np.log2(1.0 + np.abs(np.where(np.isfinite(low), low, 0.0)))
+        start = np.where(bounded, low, np.where(np.isfinite(low), log_low, -(bins // 2)))
+        width = np.where(bounded, (high - low) / bins, 1.0)
+        self.bins = bins
+        self.log_scale = torch.as_tensor(~bounded, device=device)
+        self.any_log = bool((~bounded).any())
+        self.scale = torch.as_tensor(1.0 / width, dtype=torch.float32, device=device)
+        self.shift = torch.as_tensor(-start / width, dtype=torch.float32, device=device)
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        """Bin index (int64) of every feature of ``obs`` ``[..., N, D]``."""
+        if self.any_log:
+            obs = torch.where(self.log_scale, _symlog2(obs), obs)
+        # truncation toward zero equals floor for every value that survives the clamp at 0
+        return torch.addcmul(self.shift, obs, self.scale).to(torch.int64).clamp_(0, self.bins - 1)
 
 
 class TabularQ:
@@ -44,8 +91,8 @@ class TabularQ:
 
     Args:
         config: hyperparameters.
-        num_agents: signals per simulation (tables when not shared).
-        obs_dim: padded observation size.
+        low: per signal, the lower bounds of its (padded) observation, ``[N, D]``.
+        high: per signal, the upper bounds, ``[N, D]``.
         num_actions: padded action count (invalid actions are masked).
         device: torch device.
         seed: seed of the hash coefficients.
@@ -54,68 +101,66 @@ class TabularQ:
     def __init__(
         self,
         config: TabularConfig,
-        num_agents: int,
-        obs_dim: int,
+        low: np.ndarray,
+        high: np.ndarray,
         num_actions: int,
         device: torch.device,
         seed: int = 0,
     ) -> None:
         self.config = config
-        self.num_agents = num_agents
+        self.num_agents, obs_dim = np.shape(low)
         self.num_actions = num_actions
         self.device = device
-        tables = 1 if config.shared else num_agents
-        self.q = torch.zeros(tables, config.table_size, num_actions, device=device)
+        self.discretise = Discretiser(low, high, config.bins, device)
+        tables = 1 if config.shared else self.num_agents
+        self.q = torch.zeros(tables * config.table_size, num_actions, device=device)
         generator = torch.Generator().manual_seed(seed)
-        # random odd 31-bit coefficients: hash = sum(bin_i * c_i) mod table_size (universal-style hashing)
+        # random odd 31-bit coefficients: bucket = sum(bin_i * c_i) mod table_size (universal-style hashing)
         coefficients = torch.randint(1, 2**31 - 1, (obs_dim,), generator=generator, dtype=torch.int64) | 1
         self.coefficients = coefficients.to(device)
-        self.table_of_agent = (
-            torch.zeros(num_agents, dtype=torch.int64, device=device)
-            if config.shared
-            else torch.arange(num_agents, device=device)
-        )
+        first_row = torch.arange(self.num_agents) * config.table_size
+        self.first_row = (torch.zeros_like(first_row) if config.shared else first_row).to(device)
 
-    def state_index(self, obs: torch.Tensor) -> torch.Tensor:
-        """Hashed state bucket of each observation: ``[..., obs_dim] -> [...]`` (int64)."""
-        bins = self.config.bins
-        cells = torch.clamp((obs * bins).floor().to(torch.int64), 0, bins - 1)
-        return (cells * self.coefficients).sum(-1).remainder(self.config.table_size)
+    def rows(self, obs: torch.Tensor) -> torch.Tensor:
+        """Table row of each signal's state: observations ``[..., N, D]`` -> ``[..., N]`` (int64)."""
+        bucket = (self.discretise(obs) @ self.coefficients).remainder_(self.config.table_size)
+        return bucket.add_(self.first_row)
 
-    def values(self, states: torch.Tensor, agents: torch.Tensor) -> torch.Tensor:
-        """Q-values ``[..., num_actions]`` of hashed ``states`` for ``agents`` (same shape)."""
-        return self.q[self.table_of_agent[agents], states]
+    def values(self, rows: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[..., num_actions]`` of the states in ``rows``."""
+        return self.q[rows]
 
     def update(
         self,
-        agents: torch.Tensor,
-        states: torch.Tensor,
+        rows: torch.Tensor,
         actions: torch.Tensor,
         rewards: torch.Tensor,
-        next_states: torch.Tensor,
+        next_rows: torch.Tensor,
         next_masks: torch.Tensor,
-        terminated: torch.Tensor,
+        discounts: torch.Tensor,
     ) -> None:
-        """Apply a batch of transitions (1-D tensors of equal length ``B``).
+        """Apply a batch of ``B`` transitions (1-D tensors of length ``B`` unless said).
 
         Args:
-            agents: agent index of each transition.
-            states: hashed state (see :meth:`state_index`).
+            rows: state row (see :meth:`rows`).
             actions: action taken.
             rewards: reward received.
-            next_states: hashed next state.
+            next_rows: row of the next state.
             next_masks: ``[B, num_actions]`` bool, valid actions in the next state.
-            terminated: True where the episode really ended (no bootstrap). A time-limit
-                truncation is *not* termination: bootstrap from the next state.
+            discounts: ``gamma`` where the next state's value counts, 0 where the episode
+                really ended. A time-limit truncation is *not* an end: bootstrap from the
+                last observation (``gamma``).
         """
-        alpha, gamma = self.config.alpha, self.config.gamma
-        tables = self.table_of_agent[agents]
-        next_q = self.q[tables, next_states].masked_fill(~next_masks, float("-inf")).amax(-1)
-        next_q = torch.where(torch.isfinite(next_q), next_q, torch.zeros_like(next_q))
-        targets = rewards + gamma * next_q * (~terminated).to(rewards.dtype)
-
-        size, n_actions = self.config.table_size, self.num_actions
-        keys = (tables * size + states) * n_actions + actions
+        alpha = self.config.alpha
+        next_q = self.q[next_rows].masked_fill_(~next_masks, float("-inf")).amax(-1)
+        targets = torch.addcmul(rewards, discounts, next_q.nan_to_num_(neginf=0.0))  # no allowed action: 0
+        keys = rows * self.num_actions + actions
+        flat = self.q.view(-1)
+        sorted_keys, order = torch.sort(keys)
+        if not bool((sorted_keys[1:] == sorted_keys[:-1]).any()):  # no duplicates: one lerp
+            flat.put_(keys, flat.take(keys).lerp_(targets, alpha))
+            return
+        # duplicates: the sequential result in closed form (stable sort keeps batch order within a key)
         sorted_keys, order = torch.sort(keys, stable=True)
         unique, inverse, counts = torch.unique_consecutive(sorted_keys, return_inverse=True, return_counts=True)
         starts = torch.cumsum(counts, 0) - counts
@@ -124,5 +169,4 @@ class TabularQ:
         weights = alpha * decay ** (counts[inverse] - 1 - rank).to(targets.dtype)
         contribution = torch.zeros(len(unique), dtype=targets.dtype, device=targets.device)
         contribution.index_add_(0, inverse, weights * targets[order])
-        flat = self.q.view(-1)
-        flat[unique] = flat[unique] * decay ** counts.to(targets.dtype) + contribution
+        flat.put_(unique, flat.take(unique) * decay ** counts.to(targets.dtype) + contribution)
