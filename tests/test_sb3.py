@@ -96,3 +96,13 @@ def test_unknown_hyperparameter_is_one_clear_error():
 
     with pytest.raises(ConfigError, match="dqn: unknown hyperparameter 'learnin_rate'"):
         make_controller("dqn", {"learnin_rate": 0.1})
+
+
+def test_ppo_samples_reproducibly_or_acts_deterministically(tmp_path):
+    learner = trained("ppo", tmp_path, episodes=1)
+    path = learner.save(tmp_path / "model.final")
+    sampled = [type(learner).load(path) for _ in range(2)]
+    assert play(sampled[0], steps=4) == play(sampled[1], steps=4)  # same seed, same samples
+    greedy = type(learner).load(path)
+    greedy.params["deterministic"] = True
+    assert play(greedy, steps=4) == play(greedy, steps=4)

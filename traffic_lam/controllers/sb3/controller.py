@@ -265,7 +265,13 @@ class DQNController(SB3Controller):
 
 
 class PPOController(SB3Controller):
-    """sb3-contrib MaskablePPO: the policy's distribution excludes invalid phases."""
+    """sb3-contrib MaskablePPO: the policy's distribution excludes invalid phases.
+
+    Args:
+        deterministic: act with the policy's most likely action instead of sampling from it
+            (sampling, the default, is what PPO was trained with).
+        **kwargs: see :class:`SB3Controller`.
+    """
 
     name: ClassVar[str] = "ppo"
     defaults: ClassVar[dict[str, Any]] = PPO_DEFAULTS
@@ -281,9 +287,32 @@ class PPOController(SB3Controller):
     def _empty_arch(self) -> Any:
         return {"pi": [], "vf": []}
 
+    def __init__(self, deterministic: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.params["deterministic"] = deterministic
+        self._rng = np.random.default_rng(int(self.params["seed"]))
+
+    def _reset(self) -> None:
+        # each evaluation episode samples from its own seeded stream: reproducible runs
+        self._rng = np.random.default_rng([int(self.params["seed"]), self.episodes])
+
     def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        actions, _ = self.model.predict(vectors, deterministic=True, action_masks=masks)
-        return np.asarray(actions)
+        """Sample from the masked policy (default), or its most likely action with ``deterministic``.
+
+        Sampling is the behaviour PPO was trained with; on RESCO grid4x4 the argmax of a policy
+        trained 50 episodes gave 708 s delay where sampling gave 86 s (as in training).
+        """
+        if self.params["deterministic"]:
+            actions, _ = self.model.predict(vectors, deterministic=True, action_masks=masks)
+            return np.asarray(actions)
+        import torch
+
+        with torch.no_grad():
+            obs = torch.as_tensor(vectors, device=self.model.device)
+            probs = self.model.policy.get_distribution(obs, action_masks=masks).distribution.probs.cpu().numpy()
+        probs = np.where(masks, probs, 0.0)
+        probs /= probs.sum(-1, keepdims=True)
+        return np.array([self._rng.choice(len(p), p=p) for p in probs])
 
 
 class _Progress(BaseCallback):
