@@ -242,7 +242,8 @@ def test_train_save_load_gives_identical_actions(tmp_path, mode):
     path = learner.save(tmp_path / "model.pt")
     torch.load(path, weights_only=True)  # loadable with weights_only
     again = BatchedQ.load(path)
-    env = factory()
+    assert again.observation_spec() == learner.observation_spec() == ("wave" if mode == "tabular" else "default")
+    env = factory(**learner.env_options())
     try:
         obs, infos = env.reset(seed=5)
         learner.setup(env)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import importlib
 import io
 import math
 import time
@@ -74,15 +75,26 @@ def torch_threads(threads: int) -> Iterator[None]:
 class BatchedQ(Controller):
     """Q-learning for every signal of every parallel simulation at once.
 
+    Defaults were chosen by measurement (numbers in ``scripts/train_batched_q_resco.py``
+    and ``scripts/compare_ql_sumo_rl.py`` runs): see the notes per argument.
+
     Args:
         mode: ``"tabular"`` (hashed Q-table) or ``"neural"`` (batched Q-networks).
-        shared: one table / network for all signals (parameter sharing) instead of one each.
+        shared: one table / network for all signals (parameter sharing; a network then
+            gets the signal's one-hot id with its observation) instead of one each.
+            None: neural shares (RESCO grid4x4, 40 episodes: 44 s delay shared, 76 s
+            independent), tabular does not (sumo-rl's setting; no duplicate updates).
         observation: the observation the learner reads (a name of
             :data:`traffic_lam.env.observations.OBSERVATIONS`); training and evaluation
-            environments get it from :meth:`observation_spec`.
-        bins: tabular: discretisation bins per observation feature (equal bins over the
-            feature's bounds; unbounded features on a log2 scale, see
-            :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser`).
+            environments get it from :meth:`observation_spec`. None: tabular ``"wave"``
+            (one vehicle count per green: few states that recur; the per-lane
+            ``"default"`` at 10 bins gives 10^16 states on a 4-arm intersection, and
+            evaluation then meets mostly unknown states), neural ``"default"``.
+        bins: tabular: bins per observation feature: equal bins over the feature's bounds,
+            unbounded features (vehicle counts) on a log2 scale: with 6 bins 0 | 1-2 | 3-6 |
+            7-14 | 15-30 | 31+ vehicles (see
+            :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser`). sumo-rl's
+            discretisation is ``observation="default", bins=10``.
         table_size: tabular: hashed state buckets per table.
         alpha: tabular: learning rate.
         gamma: discount factor (per decision step).
@@ -90,32 +102,37 @@ class BatchedQ(Controller):
         epsilon_end: exploration at the end of the decay (and after it).
         epsilon_fraction: fraction of the training decision steps over which epsilon
             decays linearly from ``epsilon_start`` to ``epsilon_end``.
-        hidden: neural: hidden width.
+        hidden: neural: width of the two hidden layers.
         learning_rate: neural: Adam step size.
         buffer_size: neural: replay capacity (simulation steps, each with every signal).
-        batch_size: neural: sampled simulation steps per gradient step.
+        batch_size: neural: sampled simulation steps per gradient step (x signals samples).
         learning_starts: neural: simulation steps collected before learning.
         gradient_steps: neural: gradient steps per decision step (taken while the simulations step).
         target_update: neural: gradient steps between target-network copies.
-        n_step: neural: n-step returns.
+        n_step: neural: n-step returns (truncated at the end of an episode, bootstrapped there).
         double_q: neural: double Q-learning targets.
         scale_rewards: neural: rewards divided by their running standard deviation in the targets.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         torch_threads: CPU threads for the learner's tensor operations while it trains
             or acts (see :func:`torch_threads`; 0: leave torch's setting alone).
-        seed: seeds exploration, hashing, the initial table and network initialisation.
+        seed: seeds exploration, hashing and network initialisation.
+
+    Rewards are the environment's (its ``reward`` option). Measured on RESCO grid4x4 and
+    the bundled single intersection: ``queue`` learns; ``diff-waiting-time`` as the
+    environment defines it (current waiting time, which drops when a queue starts to
+    move) and ``pressure`` lead to gridlocking policies.
     """
 
     name: ClassVar[str] = "batched-q"
-    observation: ClassVar[str | None] = "default"
+    observation: ClassVar[str | None] = "default"  # per instance: its ``observation`` option (observation_spec)
     needs_training: ClassVar[bool] = True
 
     def __init__(
         self,
         mode: str = "tabular",
-        shared: bool = False,
-        observation: str = "default",
-        bins: int = 10,
+        shared: bool | None = None,
+        observation: str | None = None,
+        bins: int = 6,
         table_size: int = 1 << 16,
         alpha: float = 0.1,
         gamma: float = 0.99,
@@ -145,7 +162,9 @@ class BatchedQ(Controller):
         if not isinstance(bins, int) or bins < 1:
             raise ConfigError(f"batched-q: bins: expected an integer >= 1, got {bins!r}")
         self.mode = mode
-        self.observation_name = observation
+        if shared is None:
+            shared = mode == "neural"
+        self.observation_name = observation or ("wave" if mode == "tabular" else "default")
         self.device = resolve_device(device)
         self.threads = int(torch_threads) if self.device.type == "cpu" else 0
         self.tabular_config = TabularConfig(bins=bins, table_size=table_size, alpha=alpha, gamma=gamma, shared=shared)
@@ -376,6 +395,7 @@ class BatchedQ(Controller):
             buffer = None
             if self.mode == "neural":
                 buffer = ReplayBuffer(self.neural_config.buffer_size, n, self.obs_dim, self.num_actions, self.device)
+                importlib.import_module("torch._dynamo")  # the optimizer's first step imports it (~3 s): not timed
             episode_return = np.zeros(num_envs)
             episode_halting = np.zeros(num_envs)
             episode_steps = np.zeros(num_envs)

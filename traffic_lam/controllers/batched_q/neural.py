@@ -29,8 +29,7 @@ class NeuralConfig:
         buffer_size: replay capacity in simulation steps (each holds every signal).
         batch_size: simulation steps sampled per gradient step.
         learning_starts: simulation steps collected before learning starts.
-        train_every: gradient steps are taken every this many simulation steps (per env step).
-        gradient_steps: gradient steps per training round.
+        gradient_steps: gradient steps per decision step (of all simulations together).
         target_update: gradient steps between target-network copies.
         n_step: steps of reward summed before bootstrapping.
         double_q: pick the next action with the online net, value it with the target net.
@@ -47,10 +46,9 @@ class NeuralConfig:
     gamma: float = 0.99
     buffer_size: int = 50_000
     batch_size: int = 64
-    learning_starts: int = 500
-    train_every: int = 1
+    learning_starts: int = 200
     gradient_steps: int = 1
-    target_update: int = 500
+    target_update: int = 250
     n_step: int = 3
     double_q: bool = True
     shared: bool = True
