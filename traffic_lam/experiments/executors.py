@@ -1,9 +1,11 @@
 """Run independent jobs: in this process, in a local process pool, or as Ray tasks.
 
-libsumo runs one simulation per process, so pool workers are fresh spawned processes
-that each run one job (``max_tasks_per_child=1``; Ray: ``max_calls=1``). Ray is an
-optional extra (``pip install -e .[ray]``): it connects to ``RAY_ADDRESS`` when set,
-otherwise starts a local instance.
+libsumo runs one simulation per process, so jobs run in spawned worker processes (never
+forked from a parent holding libsumo) and each job closes its simulation before the next
+one starts in the same process (should one not, the environment notices libsumo is busy
+and moves its simulation to a process of its own). Ray is an optional extra
+(``pip install -e .[ray]``): it connects to ``RAY_ADDRESS`` when set, otherwise starts a
+local instance.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _in_process(fn: Callable[[J], Any], jobs: Sequence[J]) -> Iterator[Outcome[J
 
 def _pool(fn: Callable[[J], Any], jobs: Sequence[J], workers: int) -> Iterator[Outcome[J]]:
     context = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: dict[Future, J] = {pool.submit(fn, job): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -90,7 +92,7 @@ def _ray(fn: Callable[[J], Any], jobs: Sequence[J], workers: int) -> Iterator[Ou
             options["num_cpus"] = workers
         ray.init(address=address, **options)
     try:
-        remote = ray.remote(num_cpus=1, max_calls=1)(fn)
+        remote = ray.remote(num_cpus=1)(fn)
         pending = {remote.remote(job): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
