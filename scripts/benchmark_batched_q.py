@@ -13,8 +13,18 @@ sumo-rl's discretisation):
 With CUDA, the tabular update is also timed on the GPU across batch sizes to find where
 it overtakes the CPU.
 
+Then the tabular update on the CPU across batch sizes (where the Python/dispatch cost per
+update stops dominating).
+
 Part 2, end to end on RESCO grid4x4 (--e2e): simulated seconds per wall second while
-training tabular batched-q with 1 and 2 simulations, and the learner's share of wall time.
+training batched-q (tabular and neural) with 1 and 2 simulations, and the learner's share
+of the training loop's wall time (its own work, including what overlaps the simulations),
+with decisions every 5 s (yellow 2 s) and under the RESCO protocol (10 s, yellow 3 s).
+The load average is printed at the end: on a shared 2-core machine every figure moves
+with what else runs.
+
+Everything runs torch on one thread, as the learner does while training (see
+``BatchedQ``'s ``torch_threads``): sumo-rl's learner is single-threaded Python too.
 
 Usage: python scripts/benchmark_batched_q.py [--steps 300] [--e2e]
 """
@@ -138,24 +148,29 @@ def neural_rate(steps: int, device: str, shared: bool) -> float:
     return steps * 64 * SIGNALS / (time.perf_counter() - started)
 
 
-def end_to_end(episode_seconds: int) -> None:
+def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
     from traffic_lam.controllers.batched_q.controller import BatchedQ
     from traffic_lam.env.factory import EnvFactory
 
     factory = EnvFactory(
-        "resco:grid4x4", {"delta_time": 5, "yellow_time": 2, "begin_time": 0, "end_time": episode_seconds}
+        "resco:grid4x4", {"delta_time": delta, "yellow_time": yellow, "begin_time": 0, "end_time": episode_seconds}
     )
-    print(f"\nend to end, RESCO grid4x4, tabular batched-q, {episode_seconds} s episodes, 2 episodes per simulation:")
-    print("| simulations | simulated s per wall s | learner share of wall time |\n|---|---|---|")
-    base = None
-    for sims in (1, 2):
-        learner = BatchedQ(mode="tabular", bins=BINS, device="cpu")
-        started = time.perf_counter()
-        learner.learn(factory, _Budget(episodes=2 * sims, num_envs=sims))
-        wall = time.perf_counter() - started
-        rate = learner.timing["simulated_s"] / wall
-        base = base or rate
-        print(f"| {sims} | {rate:.0f} ({rate / base:.2f}x) | {learner.timing['learner_s'] / wall:.1%} |")
+    print(
+        f"\nend to end, RESCO grid4x4 training, decisions every {delta} s (yellow {yellow} s), {episode_seconds} s "
+        "episodes, "
+        "2 episodes per simulation; tabular: default observation, 10 bins (the synthetic shapes); neural: defaults:"
+    )
+    print("| learner | simulations | simulated s per wall s | learner share of wall time |\n|---|---|---|---|")
+    for mode, options in (("tabular", {"observation": "default", "bins": BINS}), ("neural", {})):
+        base = None
+        for sims in (1, 2):
+            learner = BatchedQ(mode=mode, device="cpu", **options)
+            learner.learn(factory, _Budget(episodes=2 * sims, num_envs=sims))
+            wall = learner.timing["wall_s"]  # the training loop (worker start-up excluded)
+            rate = learner.timing["simulated_s"] / wall
+            base = base or rate
+            share = learner.timing["learner_s"] / wall
+            print(f"| batched-q {mode} | {sims} | {rate:.0f} ({rate / base:.2f}x) | {share:.1%} |")
 
 
 class _Budget:
@@ -195,7 +210,14 @@ def main() -> int:
     for name, values in rates.items():
         med = statistics.median(values)
         print(f"| {name} | {med:,.0f} | {med / base:.1f} |")
-    if cuda:
+    print("\ntabular update on the CPU by batch (simulations x 16 signals), one round:")
+    print("| batch | agent-transitions / s | x sumo-rl QLAgent |\n|---|---|---|")
+    for envs in (1, 8, 64, 512):
+        rate = tabular_rate(max(20, args.steps * 8 // envs), envs, "cpu")
+        print(f"| {envs * SIGNALS} | {rate:,.0f} | {rate / base:.1f} |")
+    if not cuda:
+        print("\nno CUDA device here: no GPU figures")
+    else:
         print("\ntabular update, CPU vs CUDA by batch (simulations x 16 signals):")
         print("| batch | cpu /s | cuda /s | cuda / cpu |\n|---|---|---|---|")
         crossover = None
@@ -209,7 +231,9 @@ def main() -> int:
             f"GPU overtakes CPU at a batch of {crossover} agent-transitions" if crossover else "GPU never faster here"
         )
     if args.e2e:
-        end_to_end(args.e2e_seconds)
+        end_to_end(args.e2e_seconds, 5, 2)
+        end_to_end(args.e2e_seconds, 10, 3)
+    print(f"\nload average at the end (1, 5, 15 min; {os.cpu_count()} CPUs): {os.getloadavg()}")
     return 0
 
 

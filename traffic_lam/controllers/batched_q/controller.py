@@ -232,7 +232,9 @@ class BatchedQ(Controller):
         self._mask_index = np.concatenate([i * a + np.arange(k) for i, k in enumerate(self.action_sizes)])
         self._blank_obs = [np.zeros(k, dtype=np.float32) for k in self.obs_sizes]
         self._blank_mask = [np.ones(k, dtype=np.int8) for k in self.action_sizes]
-        self._action_ids = torch.arange(a, device=self.device)
+        # tie order: row c ranks the actions after current green c: c + 1 first, c itself last
+        self._tie_order = (torch.arange(a) - torch.arange(a).unsqueeze(-1) - 1).remainder(a).to(self.device)
+        self._pairs = list(zip(self.agents, self._blank_obs, self._blank_mask, strict=True))
         self.valid_actions = torch.zeros(n, a, dtype=torch.bool, device=self.device)
         for i, size in enumerate(self.action_sizes):
             self.valid_actions[i, :size] = True
@@ -314,20 +316,20 @@ class BatchedQ(Controller):
         starve the other greens whenever unknown states follow one another, and keeping
         the current green would hold it for ever without a max green (RESCO protocol).
         """
-        with torch.no_grad():
-            q = self._values(state).masked_fill_(~masks, float("-inf"))
+        blocked = ~masks
+        with torch.no_grad():  # (a no-op under the inference mode of training and acting)
+            q = self._values(state).masked_fill_(blocked, float("-inf"))
         best = q == q.amax(-1, keepdim=True)
-        order = (self._action_ids - current.unsqueeze(-1) - 1).remainder_(self.num_actions)  # next green: 0
-        greedy = order.masked_fill_(~best, self.num_actions).argmin(-1)
+        greedy = torch.where(best, self._tie_order[current], self.num_actions).argmin(-1)
         if epsilon <= 0.0:
             return greedy
-        noise = torch.rand(masks.shape, generator=self.generator, device=self.device).masked_fill_(~masks, -1.0)
+        noise = torch.rand(masks.shape, generator=self.generator, device=self.device).masked_fill_(blocked, -1.0)
         random = noise.argmax(-1)  # uniform among allowed actions
         explore = torch.rand(greedy.shape, generator=self.generator, device=self.device) < epsilon
         return torch.where(explore, random, greedy)
 
     def _act(self, observations: Any, infos: Any) -> dict[str, int]:
-        with torch_threads(self.threads):
+        with torch_threads(self.threads), torch.inference_mode():
             obs, masks, current = self._stack([observations], [infos])
             actions = self._select(self.state_of(obs), masks, current, epsilon=0.0)[0].tolist()
         return {agent: actions[i] for i, agent in enumerate(self.agents) if agent in observations}
@@ -341,8 +343,7 @@ class BatchedQ(Controller):
         precomputed zero-padded positions; a signal missing from a dict gets zeros, a
         full mask and green 0.
         """
-        b, n = len(observations), len(self.agents)
-        pairs = list(zip(self.agents, self._blank_obs, self._blank_mask, strict=True))
+        b, n, pairs = len(observations), len(self.agents), self._pairs
         flat_obs = np.concatenate([o.get(a, blank) for o in observations for a, blank, _ in pairs])
         flat_masks = np.concatenate([i[a]["action_mask"] if a in i else blank for i in infos for a, _, blank in pairs])
         current = np.fromiter((i[a]["phase"] if a in i else 0 for i in infos for a in self.agents), np.int64, b * n)
@@ -363,8 +364,12 @@ class BatchedQ(Controller):
         ``budget`` is an int (episodes) or an object with ``episodes``, ``num_envs``,
         ``seed``, ``checkpoint_every``, ``checkpoint_dir`` and ``curve_file``;
         ``make_env`` an :class:`~traffic_lam.env.factory.EnvFactory` (the learner sets its
-        own observation). The episodes of all simulations count: with ``num_envs`` simulations finishing
-        together the total is rounded up to a multiple of ``num_envs``.
+        own observation). The episodes of all simulations count: with ``num_envs``
+        simulations finishing together the total is rounded up to a multiple of ``num_envs``.
+
+        ``timing`` accumulates the loop's wall time, the learner's own share of it (action
+        choice, stacking, updates, gradient steps, bookkeeping; not waiting for the
+        simulations, not file writes) and the simulated seconds.
         """
         episodes = int(getattr(budget, "episodes", budget))
         num_envs = int(getattr(budget, "num_envs", 1))
@@ -391,6 +396,7 @@ class BatchedQ(Controller):
             decay_steps = max(1, int(self.params["epsilon_fraction"] * episodes * steps_per_episode / num_envs))
             n = len(self.agents)
             discounts = torch.full((num_envs * n,), self.tabular_config.gamma, device=self.device)
+            distinct = num_envs == 1 and not self.tabular_config.shared  # one table per transition of a step
             accumulator = NStepAccumulator(self.neural_config.n_step, self.neural_config.gamma)
             buffer = None
             if self.mode == "neural":
@@ -404,72 +410,76 @@ class BatchedQ(Controller):
             obs, masks, current = self._stack(observations, infos)
             state = self.state_of(obs)
             started = time.perf_counter()
-            while self.training_episodes < episodes:
-                # 1. every signal of every simulation chooses; the simulations start stepping
-                tick = time.perf_counter()
-                epsilon = self._epsilon(decay_steps)
-                actions = self._select(state, masks, current, epsilon)
-                venv.step_async([dict(zip(agents, row, strict=True)) for row in actions.tolist()])
-                if buffer is not None:  # learn while the simulations step
-                    self._gradient_steps(buffer)
-                learner_s = time.perf_counter() - tick
-                next_observations, rewards, dones, next_infos = venv.step_wait()
+            with torch.inference_mode():  # no autograd bookkeeping on the hot path (~25% of its cost)
+                while self.training_episodes < episodes:
+                    # 1. every signal of every simulation chooses; the simulations start stepping
+                    tick = time.perf_counter()
+                    epsilon = self._epsilon(decay_steps)
+                    actions = self._select(state, masks, current, epsilon)
+                    venv.step_async([dict(zip(agents, row, strict=True)) for row in actions.tolist()])
+                    if buffer is not None:  # learn while the simulations step
+                        self._gradient_steps(buffer)
+                    learner_s = time.perf_counter() - tick
+                    next_observations, rewards, dones, next_infos = venv.step_wait()
 
-                # 2. stack what came back; a finished simulation has already reset: its
-                #    transition ends in the last observation of the finished episode
-                tick = time.perf_counter()
-                next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
-                next_state = self.state_of(next_obs)
-                reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
-                reward = torch.from_numpy(reward_np).view(num_envs, n).to(self.device)
-                end_infos = [i[agents[0]].get("final_info", i[agents[0]]) for i in next_infos]
-                end_obs, end_masks, end_state = next_obs, next_masks, next_state
-                if any(dones):
-                    end_obs, end_masks = self._final_observations(next_obs, next_masks, next_infos, dones)
-                    end_state = self.state_of(end_obs)
+                    # 2. stack what came back; a finished simulation has already reset: its
+                    #    transition ends in the last observation of the finished episode
+                    tick = time.perf_counter()
+                    next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
+                    next_state = self.state_of(next_obs)
+                    reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
+                    reward = torch.from_numpy(reward_np).view(num_envs, n).to(self.device)
+                    end_infos = [i[agents[0]].get("final_info", i[agents[0]]) for i in next_infos]
+                    end_obs, end_masks, end_state = next_obs, next_masks, next_state
+                    if any(dones):
+                        end_obs, end_masks = self._final_observations(next_obs, next_masks, next_infos, dones)
+                        end_state = self.state_of(end_obs)
 
-                # 3. learn from the transitions of all signals of all simulations at once
-                if self.table is not None:
-                    self.table.update(
-                        state.reshape(-1),
-                        actions.reshape(-1),
-                        reward.reshape(-1),
-                        end_state.reshape(-1),
-                        end_masks.reshape(num_envs * n, -1),
-                        discounts,  # time-limit truncation only: always bootstrap
-                    )
-                else:
-                    assert buffer is not None
-                    self.reward_std.update(reward_np)
-                    completed = accumulator.push(obs, actions, reward, end_obs, end_masks, dones, [False] * num_envs)
-                    if completed is not None:
-                        buffer.add(*completed)
-                self.decision_steps += 1
-                self.timing["learner_s"] += learner_s + time.perf_counter() - tick
-                self.timing["simulated_s"] += config.timing.delta_time * num_envs
+                    # 3. learn from the transitions of all signals of all simulations at once
+                    if self.table is not None:
+                        self.table.update(
+                            state.reshape(-1),
+                            actions.reshape(-1),
+                            reward.reshape(-1),
+                            end_state.reshape(-1),
+                            end_masks.reshape(num_envs * n, -1),
+                            discounts,  # time-limit truncation only: always bootstrap
+                            distinct=distinct,
+                        )
+                    else:
+                        assert buffer is not None
+                        self.reward_std.update(reward_np)
+                        truncated_only = [False] * num_envs  # no terminal states: episodes end at a time limit
+                        completed = accumulator.push(obs, actions, reward, end_obs, end_masks, dones, truncated_only)
+                        if completed is not None:
+                            buffer.add(*completed)
+                    self.decision_steps += 1
+                    episode_return += reward_np.reshape(num_envs, n).sum(1) / n
+                    episode_halting += [info["system"]["halting"] / n for info in end_infos]
+                    episode_steps += 1
+                    self.timing["learner_s"] += learner_s + time.perf_counter() - tick
+                    self.timing["simulated_s"] += config.timing.delta_time * num_envs
 
-                # 4. learning curve: one row per finished episode
-                episode_return += reward_np.reshape(num_envs, n).mean(1)
-                episode_halting += [info["system"]["halting"] / n for info in end_infos]
-                episode_steps += 1
-                for e in np.flatnonzero(dones):
-                    self.training_episodes += 1
-                    curve.append(
-                        {
-                            "episode": self.training_episodes,
-                            "return": float(episode_return[e]),
-                            "avg_queue": float(episode_halting[e] / episode_steps[e]),
-                            "arrived": end_infos[e]["system"]["arrived"],
-                            "epsilon": epsilon,
-                            "wall_s": time.perf_counter() - started,
-                        }
-                    )
-                    episode_return[e] = episode_halting[e] = episode_steps[e] = 0.0
-                    if checkpoint is not None and checkpoint_every and self.training_episodes % checkpoint_every == 0:
-                        self._save_checkpoint(checkpoint, curve)
-                    if curve_file is not None:
-                        _write_curve(Path(curve_file), curve)
-                obs, masks, current, state = next_obs, next_masks, next_current, next_state
+                    # 4. learning curve: one row per finished episode
+                    for e in np.flatnonzero(dones):
+                        self.training_episodes += 1
+                        curve.append(
+                            {
+                                "episode": self.training_episodes,
+                                "return": float(episode_return[e]),
+                                "avg_queue": float(episode_halting[e] / episode_steps[e]),
+                                "arrived": end_infos[e]["system"]["arrived"],
+                                "epsilon": epsilon,
+                                "wall_s": time.perf_counter() - started,
+                            }
+                        )
+                        episode_return[e] = episode_halting[e] = episode_steps[e] = 0.0
+                        due = checkpoint_every and self.training_episodes % checkpoint_every == 0
+                        if checkpoint is not None and due:
+                            self._save_checkpoint(checkpoint, curve)
+                        if curve_file is not None:
+                            _write_curve(Path(curve_file), curve)
+                    obs, masks, current, state = next_obs, next_masks, next_current, next_state
             self.timing["wall_s"] += time.perf_counter() - started
         if checkpoint is not None:
             self._save_checkpoint(checkpoint, curve)
@@ -494,6 +504,12 @@ class BatchedQ(Controller):
         config = self.neural_config
         if buffer.size < config.learning_starts:
             return
+        assert self.online is not None and self.target is not None and self.optimizer is not None
+        with torch.inference_mode(False):  # the training loop runs in inference mode
+            self._gradient_steps_now(buffer)
+
+    def _gradient_steps_now(self, buffer: ReplayBuffer) -> None:
+        config = self.neural_config
         assert self.online is not None and self.target is not None and self.optimizer is not None
         for _ in range(config.gradient_steps):
             obs, actions, returns, next_obs, next_masks, discounts = buffer.sample(config.batch_size, self.generator)

@@ -138,6 +138,7 @@ class TabularQ:
         next_rows: torch.Tensor,
         next_masks: torch.Tensor,
         discounts: torch.Tensor,
+        distinct: bool = False,
     ) -> None:
         """Apply a batch of ``B`` transitions (1-D tensors of length ``B`` unless said).
 
@@ -150,14 +151,15 @@ class TabularQ:
             discounts: ``gamma`` where the next state's value counts, 0 where the episode
                 really ended. A time-limit truncation is *not* an end: bootstrap from the
                 last observation (``gamma``).
+            distinct: the caller knows that no (row, action) repeats (one table per signal
+                and one simulation): skip the check for duplicates.
         """
         alpha = self.config.alpha
         next_q = self.q[next_rows].masked_fill_(~next_masks, float("-inf")).amax(-1)
         targets = torch.addcmul(rewards, discounts, next_q.nan_to_num_(neginf=0.0))  # no allowed action: 0
         keys = rows * self.num_actions + actions
         flat = self.q.view(-1)
-        sorted_keys, order = torch.sort(keys)
-        if not bool((sorted_keys[1:] == sorted_keys[:-1]).any()):  # no duplicates: one lerp
+        if distinct or not bool((keys.sort().values.diff() == 0).any()):  # no duplicates: one lerp
             flat.put_(keys, flat.take(keys).lerp_(targets, alpha))
             return
         # duplicates: the sequential result in closed form (stable sort keeps batch order within a key)
