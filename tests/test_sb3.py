@@ -106,3 +106,12 @@ def test_ppo_samples_reproducibly_or_acts_deterministically(tmp_path):
     greedy = type(learner).load(path)
     greedy.params["deterministic"] = True
     assert play(greedy, steps=4) == play(greedy, steps=4)
+
+
+@pytest.mark.parametrize("name", ["dqn", "ppo"])
+def test_heterogeneous_signals_never_get_an_action_they_do_not_have(tmp_path, name):
+    # RESCO cologne3: 3 signals with 3, 4 and 4 greens; DQN's warm-up samples actions at random
+    learner = make_controller(name, {**TINY[name], "learning_starts": 10_000} if name == "dqn" else TINY[name])
+    options = {"begin_time": 25200, "end_time": 25260, "delta_time": 10, "yellow_time": 3, **learner.env_options()}
+    learner.learn(EnvFactory("resco:cologne3", options), Budget(2, tmp_path))
+    assert learner.model.num_timesteps >= 2 * 6 * 3

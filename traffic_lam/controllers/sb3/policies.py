@@ -45,7 +45,18 @@ class MaskedDQNPolicy(DQNPolicy):
 
 
 class MaskedDQN(DQN):
-    """SB3 DQN whose epsilon-greedy exploration samples only allowed actions."""
+    """SB3 DQN whose exploration (warm-up and epsilon-greedy) samples only allowed actions."""
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """During warm-up SB3 samples the whole (padded) action space; sample allowed actions instead."""
+        if self.num_timesteps < learning_starts:
+            obs = np.asarray(self._last_obs).reshape(n_envs, -1)
+            masks = obs[:, -int(self.action_space.n) :] > 0.5
+            action = np.array([np.random.choice(np.flatnonzero(m)) for m in masks])
+            return action, action
+        return super()._sample_action(learning_starts, action_noise, n_envs)
 
     def predict(
         self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False
