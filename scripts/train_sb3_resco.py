@@ -8,7 +8,7 @@ episode of 100, SUMO 1.9) and writes results.csv, curves/*.csv and learning_curv
 
 Usage:
     python scripts/train_sb3_resco.py --maps grid4x4 cologne8 --algos dqn ppo --episodes 60 --out runs/sb3-resco
-    python scripts/train_sb3_resco.py --maps grid4x4 --algos ppo --coordination   # + neighbour-aware PPO
+    python scripts/train_sb3_resco.py --maps grid4x4 --algos dqn --coordination only   # neighbour-aware DQN
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="evaluation seeds")
     parser.add_argument(
         "--coordination",
-        action="store_true",
-        help="also train neighbour-aware variants (neighbour features + 0.5 neighbour reward)",
+        choices=["off", "also", "only"],
+        default="off",
+        help="neighbour-aware variants (neighbour features + 0.5 neighbour reward): also, or only them",
     )
     parser.add_argument("--reward", default="queue", help="reward of the learners (default: queue)")
     parser.add_argument("--hyper", default="{}", help="JSON of extra learner arguments")
@@ -89,9 +90,9 @@ def main() -> int:
             ref = published.get("MaxPressure" if classic == "max-pressure" else "Fixed")
             lines.append(f"| {name} | {classic} | {delay:.1f} | {ref if ref else '–'} | – |")
             print(lines[-1], flush=True)
-        variants = [(algo, {}) for algo in args.algos]
-        if args.coordination:
-            variants += [(algo, {"neighbours": True, "neighbour_reward": 0.5}) for algo in args.algos]
+        coordinated = [(algo, {"neighbours": True, "neighbour_reward": 0.5}) for algo in args.algos]
+        plain = [(algo, {}) for algo in args.algos]
+        variants = {"off": plain, "also": plain + coordinated, "only": coordinated}[args.coordination]
         for algo, extra in variants:
             label = algo + ("+neighbours" if extra else "")
             learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
