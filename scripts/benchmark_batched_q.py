@@ -18,8 +18,10 @@ update stops dominating).
 
 Part 2, end to end on RESCO grid4x4 (--e2e): simulated seconds per wall second while
 training batched-q (tabular and neural) with 1 and 2 simulations, and the learner's share
-of the training loop's wall time (its own work, including what overlaps the simulations),
-with decisions every 5 s (yellow 2 s) and under the RESCO protocol (10 s, yellow 3 s).
+of the training loop's wall time (its own work, including what overlaps the simulations:
+neural gradient steps run while the simulations step) and the share of the wall time the
+simulations wait for the main process (the learner's work that does not overlap, plus
+sending the actions), with decisions every 5 s (yellow 2 s) and under the RESCO protocol (10 s, yellow 3 s).
 The load average is printed at the end: on a shared 2-core machine every figure moves
 with what else runs.
 
@@ -160,7 +162,10 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
         "episodes, "
         "2 episodes per simulation; tabular: default observation, 10 bins (the synthetic shapes); neural: defaults:"
     )
-    print("| learner | simulations | simulated s per wall s | learner share of wall time |\n|---|---|---|---|")
+    print(
+        "| learner | simulations | simulated s per wall s | learner share of wall time "
+        "| simulations waiting for this process |\n|---|---|---|---|---|"
+    )
     for mode, options in (("tabular", {"observation": "default", "bins": BINS}), ("neural", {})):
         base = None
         for sims in (1, 2):
@@ -170,7 +175,8 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
             rate = learner.timing["simulated_s"] / wall
             base = base or rate
             share = learner.timing["learner_s"] / wall
-            print(f"| batched-q {mode} | {sims} | {rate:.0f} ({rate / base:.2f}x) | {share:.1%} |")
+            blocking = 1.0 - learner.timing["waiting_s"] / wall  # learner work not overlapped + sending actions
+            print(f"| batched-q {mode} | {sims} | {rate:.0f} ({rate / base:.2f}x) | {share:.1%} | {blocking:.1%} |")
 
 
 class _Budget:

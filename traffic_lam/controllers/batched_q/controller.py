@@ -194,7 +194,7 @@ class BatchedQ(Controller):
         self.decision_steps = 0
         self.gradient_updates = 0
         self.training_episodes = 0
-        self.timing = {"wall_s": 0.0, "learner_s": 0.0, "simulated_s": 0.0}
+        self.timing = {"wall_s": 0.0, "learner_s": 0.0, "waiting_s": 0.0, "simulated_s": 0.0}
 
     def observation_spec(self) -> Any:
         """The observation this learner was configured with."""
@@ -367,9 +367,10 @@ class BatchedQ(Controller):
         own observation). The episodes of all simulations count: with ``num_envs``
         simulations finishing together the total is rounded up to a multiple of ``num_envs``.
 
-        ``timing`` accumulates the loop's wall time, the learner's own share of it (action
-        choice, stacking, updates, gradient steps, bookkeeping; not waiting for the
-        simulations, not file writes) and the simulated seconds.
+        ``timing`` accumulates the loop's wall time, the learner's own work in it (action
+        choice, stacking, updates, gradient steps, bookkeeping; not file writes), the time
+        spent waiting for the simulations (what is left is the time they wait for this
+        process) and the simulated seconds.
         """
         episodes = int(getattr(budget, "episodes", budget))
         num_envs = int(getattr(budget, "num_envs", 1))
@@ -420,7 +421,9 @@ class BatchedQ(Controller):
                     if buffer is not None:  # learn while the simulations step
                         self._gradient_steps(buffer)
                     learner_s = time.perf_counter() - tick
+                    waiting = time.perf_counter()
                     next_observations, rewards, dones, next_infos = venv.step_wait()
+                    self.timing["waiting_s"] += time.perf_counter() - waiting
 
                     # 2. stack what came back; a finished simulation has already reset: its
                     #    transition ends in the last observation of the finished episode
@@ -601,7 +604,7 @@ class BatchedQ(Controller):
         self.decision_steps = int(state["decision_steps"])
         self.gradient_updates = int(state["gradient_updates"])
         self.training_episodes = int(state["training_episodes"])
-        self.timing = dict(state["timing"])
+        self.timing.update(state["timing"])
 
     def _save_checkpoint(self, path: Path, curve: list[dict[str, Any]]) -> None:
         self.save(path)
