@@ -28,7 +28,7 @@ with what else runs.
 Everything runs torch on one thread, as the learner does while training (see
 ``BatchedQ``'s ``torch_threads``): sumo-rl's learner is single-threaded Python too.
 
-Usage: python scripts/benchmark_batched_q.py [--steps 300] [--e2e]
+Usage: python scripts/benchmark_batched_q.py [--steps 300] [--e2e | --e2e-only]
 """
 
 from __future__ import annotations
@@ -190,8 +190,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="repetitions, medians reported (default 3)")
     parser.add_argument("--e2e", action="store_true", help="also run the end-to-end grid4x4 measurement")
     parser.add_argument("--e2e-seconds", type=int, default=3600, help="episode length for --e2e")
+    parser.add_argument("--e2e-only", action="store_true", help="only the end-to-end measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core, like sumo-rl's Python loop (see BatchedQ's torch_threads)
+    if args.e2e_only:
+        end_to_end(args.e2e_seconds, 5, 2)
+        end_to_end(args.e2e_seconds, 10, 3)
+        print(f"\nload average at the end (1, 5, 15 min; {os.cpu_count()} CPUs): {os.getloadavg()}")
+        return 0
 
     rates: dict[str, list[float]] = {
         "sumo-rl QLAgent": [],
