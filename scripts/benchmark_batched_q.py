@@ -22,6 +22,8 @@ of the training loop's wall time (its own work, including what overlaps the simu
 neural gradient steps run while the simulations step) and the share of the wall time the
 simulations wait for the main process (the learner's work that does not overlap, plus
 sending the actions), with decisions every 5 s (yellow 2 s) and under the RESCO protocol (10 s, yellow 3 s).
+The learner's CPU seconds per wall second are shown too: on a machine busy with other work
+its wall-clock share includes the time it waited for a core.
 The load average is printed at the end: on a shared 2-core machine every figure moves
 with what else runs.
 
@@ -164,7 +166,7 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
     )
     print(
         "| learner | simulations | simulated s per wall s | learner share of wall time "
-        "| simulations waiting for this process |\n|---|---|---|---|---|"
+        "| learner CPU s per wall s | simulations waiting for this process |\n|---|---|---|---|---|---|"
     )
     for mode, options in (("tabular", {"observation": "default", "bins": BINS}), ("neural", {})):
         base = None
@@ -176,7 +178,9 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
             base = base or rate
             share = learner.timing["learner_s"] / wall
             blocking = 1.0 - learner.timing["waiting_s"] / wall  # learner work not overlapped + sending actions
-            print(f"| batched-q {mode} | {sims} | {rate:.0f} ({rate / base:.2f}x) | {share:.1%} | {blocking:.1%} |")
+            cpu = learner.timing["learner_cpu_s"] / wall
+            cells = [f"batched-q {mode}", str(sims), f"{rate:.0f} ({rate / base:.2f}x)", f"{share:.1%}", f"{cpu:.1%}"]
+            print("| " + " | ".join([*cells, f"{blocking:.1%}"]) + " |")
 
 
 class _Budget:

@@ -194,7 +194,7 @@ class BatchedQ(Controller):
         self.decision_steps = 0
         self.gradient_updates = 0
         self.training_episodes = 0
-        self.timing = {"wall_s": 0.0, "learner_s": 0.0, "waiting_s": 0.0, "simulated_s": 0.0}
+        self.timing = {"wall_s": 0.0, "learner_s": 0.0, "learner_cpu_s": 0.0, "waiting_s": 0.0, "simulated_s": 0.0}
 
     def observation_spec(self) -> Any:
         """The observation this learner was configured with."""
@@ -368,7 +368,8 @@ class BatchedQ(Controller):
         simulations finishing together the total is rounded up to a multiple of ``num_envs``.
 
         ``timing`` accumulates the loop's wall time, the learner's own work in it (action
-        choice, stacking, updates, gradient steps, bookkeeping; not file writes), the time
+        choice, stacking, updates, gradient steps, bookkeeping; not file writes) in wall
+        and in CPU seconds (the latter does not grow when a busy machine deschedules it), the time
         spent waiting for the simulations (what is left is the time they wait for this
         process) and the simulated seconds.
         """
@@ -414,20 +415,20 @@ class BatchedQ(Controller):
             with torch.inference_mode():  # no autograd bookkeeping on the hot path (~25% of its cost)
                 while self.training_episodes < episodes:
                     # 1. every signal of every simulation chooses; the simulations start stepping
-                    tick = time.perf_counter()
+                    tick, cpu_tick = time.perf_counter(), time.process_time()
                     epsilon = self._epsilon(decay_steps)
                     actions = self._select(state, masks, current, epsilon)
                     venv.step_async([dict(zip(agents, row, strict=True)) for row in actions.tolist()])
                     if buffer is not None:  # learn while the simulations step
                         self._gradient_steps(buffer)
-                    learner_s = time.perf_counter() - tick
+                    learner_s, learner_cpu_s = time.perf_counter() - tick, time.process_time() - cpu_tick
                     waiting = time.perf_counter()
                     next_observations, rewards, dones, next_infos = venv.step_wait()
                     self.timing["waiting_s"] += time.perf_counter() - waiting
 
                     # 2. stack what came back; a finished simulation has already reset: its
                     #    transition ends in the last observation of the finished episode
-                    tick = time.perf_counter()
+                    tick, cpu_tick = time.perf_counter(), time.process_time()
                     next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
                     next_state = self.state_of(next_obs)
                     reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
@@ -461,6 +462,7 @@ class BatchedQ(Controller):
                     episode_halting += [info["system"]["halting"] / n for info in end_infos]
                     episode_steps += 1
                     self.timing["learner_s"] += learner_s + time.perf_counter() - tick
+                    self.timing["learner_cpu_s"] += learner_cpu_s + time.process_time() - cpu_tick
                     self.timing["simulated_s"] += config.timing.delta_time * num_envs
 
                     # 4. learning curve: one row per finished episode
