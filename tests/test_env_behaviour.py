@@ -271,3 +271,26 @@ def test_vector_env_reports_the_delay_of_each_finished_episode(tmp_path):
     assert all(s["avg_delay"] >= 0 and s["vehicles"] > 0 for s in summaries)
     assert summaries[0] != summaries[1]  # different actions, different delays
     assert len(list(tmp_path.iterdir())) == 2  # finished episodes' files are read and removed
+
+
+def test_diff_waiting_time_uses_accumulated_waiting_as_sumo_rl():
+    env = traffic_lam.make_env("single-intersection", end_time=300, delta_time=10, yellow_time=3, all_red_time=2)
+    try:
+        env.reset(seed=4)
+        engine = env._engine
+        sid = env.possible_agents[0]
+        signal, sim = engine.signals[sid], engine._sim
+        previous = 0.0
+        for _ in range(20):
+            _, rewards, _, _, _ = env.step({sid: 0})  # hold one green: queues build on the others
+            expected = sum(
+                sim.vehicle.getAccumulatedWaitingTime(v)
+                for lane in signal.layout.in_lanes
+                for v in sim.lane.getLastStepVehicleIDs(lane)
+            )
+            assert signal.accumulated_waiting_time() == pytest.approx(expected)
+            assert signal.accumulated_waiting_time() >= signal.waiting_time()
+            assert rewards[sid] == pytest.approx((previous - expected) / 100.0)
+            previous = expected
+    finally:
+        env.close()

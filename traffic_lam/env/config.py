@@ -110,6 +110,8 @@ class EnvConfig:
             command += ["--additional-files", ",".join(additional)]
         if self.collision_check_junctions:
             command += ["--collision.check-junctions", "true"]
+        if "--waiting-time-memory" not in options:  # accumulated waiting time over 1000 s, as sumo-rl
+            command += ["--waiting-time-memory", "1000"]
         if self.gui:
             command += ["--start", "true", "--quit-on-end", "true"]
         return command + options

