@@ -113,10 +113,6 @@ class TrafficSignalEnv(ParallelEnv):
             self.agents = []
         return result.observations, result.rewards, terminations, truncations, result.infos
 
-    def action_mask(self, agent: str, infos: dict[str, dict[str, Any]]) -> np.ndarray:
-        """Convenience: the action mask of ``agent`` from an ``infos`` dict."""
-        return infos[agent]["action_mask"]
-
     def render(self) -> None:
         """With ``render_mode="human"`` (or ``gui=True``) sumo-gui draws itself; nothing to do."""
         return None
