@@ -79,15 +79,22 @@ def test_dqn_masks_invalid_actions_in_q_values(tmp_path):
     assert (actions == learner.featurizer.num_actions - 1).all()
 
 
-def test_resume_from_checkpoint(tmp_path):
-    learner = make_controller("dqn", {**TINY["dqn"], "device": "cpu"})
+@pytest.mark.parametrize("name", ["dqn", "ppo"])
+def test_resume_from_checkpoint(tmp_path, name):
+    learner = make_controller(name, {**TINY[name], "device": "cpu"})
     factory = EnvFactory("grid2x2", {**OPTIONS, **learner.env_options()})
     learner.learn(factory, Budget(2, tmp_path, every=1))
     first = learner.model.num_timesteps
     assert (tmp_path / "work" / "checkpoint.zip").is_file()
-    again = make_controller("dqn", {**TINY["dqn"], "device": "cpu"})
+    if name == "ppo":  # PPO trains on scaled rewards: the running return statistics are kept too
+        scaled = learner.model.get_vec_normalize_env()
+        assert scaled is not None and (tmp_path / "work" / "reward_scaling.pkl").is_file()
+        seen = scaled.ret_rms.count
+    again = make_controller(name, {**TINY[name], "device": "cpu"})
     again.learn(factory, Budget(4, tmp_path, every=1))
     assert again.model.num_timesteps >= 2 * first  # continued, not restarted
+    if name == "ppo":
+        assert again.model.get_vec_normalize_env().ret_rms.count > seen  # statistics continued
     assert len((tmp_path / "curve.csv").read_text().strip().splitlines()) >= 5  # header + 4 episodes
 
 

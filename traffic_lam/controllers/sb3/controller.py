@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import pickle
 import tempfile
 from abc import abstractmethod
 from pathlib import Path
@@ -63,6 +64,9 @@ class SB3Controller(Controller):
         neighbours: add each neighbour's queue occupancy and phase to a signal's input
             (adjacency read from the network).
         neighbour_reward: weight of the neighbours' mean reward added to each signal's reward.
+        normalize_reward: divide rewards by a running estimate of the discounted return's
+            standard deviation while training (SB3 ``VecNormalize``); ``None`` takes the
+            algorithm's default (on for PPO, off for DQN).
         hidden: width of the two hidden layers.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seeds the learner.
@@ -73,12 +77,14 @@ class SB3Controller(Controller):
     observation: ClassVar[str | None] = "default"
     needs_training: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
+    normalize_reward_default: ClassVar[bool] = False
 
     def __init__(
         self,
         sharing: str = "shared",
         neighbours: bool = False,
         neighbour_reward: float = 0.0,
+        normalize_reward: bool | None = None,
         hidden: int = 64,
         device: str = "auto",
         seed: int = 0,
@@ -88,6 +94,7 @@ class SB3Controller(Controller):
             sharing=sharing,
             neighbours=neighbours,
             neighbour_reward=neighbour_reward,
+            normalize_reward=self.normalize_reward_default if normalize_reward is None else bool(normalize_reward),
             hidden=hidden,
             device=device,
             seed=seed,
@@ -126,16 +133,26 @@ class SB3Controller(Controller):
                 agent_ids=True,
             )
             vec = SignalVecEnv(venv, self.featurizer, float(self.params["neighbour_reward"]), seed=seed)
+            checkpoint = work_dir / "checkpoint.zip"
+            scaler = work_dir / "reward_scaling.pkl"
+            train_env: Any = vec
+            if self.params["normalize_reward"]:
+                from stable_baselines3.common.vec_env import VecNormalize
+
+                if scaler.is_file():  # resume with the running return statistics
+                    train_env = VecNormalize.load(str(scaler), vec)
+                else:
+                    gamma = float(self.hyperparameters["gamma"])
+                    train_env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=gamma)
             steps_per_episode = int((venv.config.end_time - venv.config.begin_time) // venv.config.timing.delta_time)
             total = episodes * steps_per_episode * len(self.featurizer.agents)
 
-            checkpoint = work_dir / "checkpoint.zip"
             if checkpoint.is_file():  # resume after an interruption
-                self.model = self._algorithm().load(checkpoint, env=vec, device=self.params["device"])
+                self.model = self._algorithm().load(checkpoint, env=train_env, device=self.params["device"])
                 if (work_dir / "replay_buffer.pkl").is_file() and hasattr(self.model, "load_replay_buffer"):
                     self.model.load_replay_buffer(work_dir / "replay_buffer.pkl")
             else:
-                self.model = self._new_model(vec, work_dir)
+                self.model = self._new_model(train_env, work_dir)
             callback = _Progress(vec, curve_file, checkpoint if checkpoint_every else None, checkpoint_every)
             remaining = total - int(self.model.num_timesteps)
             if remaining > 0:
@@ -275,6 +292,7 @@ class PPOController(SB3Controller):
 
     name: ClassVar[str] = "ppo"
     defaults: ClassVar[dict[str, Any]] = PPO_DEFAULTS
+    normalize_reward_default: ClassVar[bool] = True
 
     def _algorithm(self) -> Any:
         from sb3_contrib import MaskablePPO
@@ -343,6 +361,10 @@ class _Progress(BaseCallback):
             self.model.save(handle)
         if hasattr(self.model, "save_replay_buffer"):
             self.model.save_replay_buffer(self.checkpoint.with_name("replay_buffer.pkl"))
+        normalizer = self.model.get_vec_normalize_env()
+        if normalizer is not None:
+            with atomic_open(self.checkpoint.with_name("reward_scaling.pkl"), "wb", encoding=None) as handle:
+                pickle.dump(normalizer, handle)
 
 
 def _meta_path(path: Path) -> Path:
