@@ -13,10 +13,16 @@ from traffic_lam.errors import ConfigError
 CPU = torch.device("cpu")
 
 
-def toy(alpha=0.5, gamma=0.9, shared=True, agents=2):
+@pytest.fixture(params=["numba", "torch"])
+def kernels(request):
+    """Every exact-update test runs on both paths: compiled CPU loops and tensor operations (the GPU's)."""
+    return request.param
+
+
+def toy(kernels, alpha=0.5, gamma=0.9, shared=True, agents=2):
     """A 2-state, 2-action problem: rows 0 and 1 are the two states (of agent 0; agent 1's are 2, 3)."""
     config = TabularConfig(alpha=alpha, gamma=gamma, shared=shared, table_size=2)
-    return TabularQ(config, np.zeros((agents, 1)), np.ones((agents, 1)), 2, CPU)
+    return TabularQ(config, np.zeros((agents, 1)), np.ones((agents, 1)), 2, CPU, kernels=kernels)
 
 
 def tensors(rows, actions, rewards, next_rows, terminated, masks=None, gamma=0.9):
@@ -31,8 +37,8 @@ def tensors(rows, actions, rewards, next_rows, terminated, masks=None, gamma=0.9
     )
 
 
-def test_hand_computed_update_on_two_states():
-    q = toy()
+def test_hand_computed_update_on_two_states(kernels):
+    q = toy(kernels)
     q.q[1] = torch.tensor([2.0, 4.0])
     # s=0, a=0, r=1, s'=1: target = 1 + 0.9 * max(2, 4) = 4.6; Q = 0.5 * 0 + 0.5 * 4.6
     q.update(*tensors([0], [0], [1.0], [1], [False]))
@@ -42,33 +48,33 @@ def test_hand_computed_update_on_two_states():
     assert q.q[1].tolist() == pytest.approx([2.0, 2.535])
 
 
-def test_duplicate_indices_apply_sequentially_in_batch_order():
-    q = toy()
+def test_duplicate_indices_apply_sequentially_in_batch_order(kernels):
+    q = toy(kernels)
     q.q[1] = torch.tensor([2.0, 4.0])
     # two agents share the table and hit (s=0, a=1) in one batch: targets 4.6 and 3.6
     q.update(*tensors([0, 0], [1, 1], [1.0, 0.0], [1, 1], [False, False]))
     # sequential: 0 -> 0.5 * 4.6 = 2.3 -> 0.5 * 2.3 + 0.5 * 3.6 = 2.95
     assert q.q[0, 1].item() == pytest.approx(2.95)
     # three hits: (1 - a)^3 * Q + a (1-a)^2 y0 + a (1-a) y1 + a y2
-    q2 = toy()
+    q2 = toy(kernels)
     q2.update(*tensors([1, 1, 1], [0, 0, 0], [1.0, 2.0, 3.0], [0, 0, 0], [True, True, True]))
     assert q2.q[1, 0].item() == pytest.approx(0.5 * 0.25 * 1 + 0.5 * 0.5 * 2 + 0.5 * 3)
 
 
-def test_independent_tables_do_not_share():
-    q = toy(shared=False)
+def test_independent_tables_do_not_share(kernels):
+    q = toy(kernels, shared=False)
     rows = q.rows(torch.zeros(1, 2, 1))[0]  # the same observation for both agents: a row in each table
     assert rows.tolist() == [0, 2]
     q.update(*tensors([0, 2], [1, 1], [1.0, 0.0], [1, 3], [True, True]))
     assert q.q[0, 1].item() == pytest.approx(0.5) and q.q[2, 1].item() == pytest.approx(0.0)
 
 
-def test_terminal_does_not_bootstrap_and_mask_limits_the_max():
-    q = toy()
+def test_terminal_does_not_bootstrap_and_mask_limits_the_max(kernels):
+    q = toy(kernels)
     q.q[1] = torch.tensor([2.0, 4.0])
     q.update(*tensors([0], [0], [1.0], [1], [True]))
     assert q.q[0, 0].item() == pytest.approx(0.5)  # no 0.9 * 4
-    q = toy()
+    q = toy(kernels)
     q.q[1] = torch.tensor([2.0, 4.0])
     only_first = torch.tensor([[True, False]])
     q.update(*tensors([0], [0], [1.0], [1], [False], masks=only_first))
@@ -197,7 +203,7 @@ def test_finished_simulations_bootstrap_from_their_final_observation():
 
 
 def test_learner_runs_torch_on_its_own_threads_and_restores_them():
-    learner = BatchedQ(mode="tabular", device="cpu", torch_threads=1)
+    learner = BatchedQ(mode="neural", device="cpu", torch_threads=1)  # neural: torch does the acting
     learner.build(["a"], [2], [2])
     seen = []
     values = learner._values
@@ -301,3 +307,37 @@ def test_cpu_and_cuda_give_the_same_updates():
     learner_gpu.online.load_state_dict(learner_cpu.online.state_dict())
     obs = torch.rand(5, 2, 4)
     assert torch.allclose(learner_cpu.q_values(obs), learner_gpu.q_values(obs.cuda()).cpu(), atol=1e-5)
+
+
+def test_compiled_and_tensor_paths_agree():
+    """The CPU's compiled loops and the tensor operations (the GPU's path) on the same data: same
+    rows, same epsilon-greedy choices from the same draws, same table after updates with duplicates."""
+    low, high = np.zeros((3, 4), np.float32), np.array([[1, 1, np.inf, np.inf]] * 3, np.float32)  # linear, log2 bins
+    learners = []
+    for kernels in ("numba", "torch"):
+        learner = BatchedQ(mode="tabular", device="cpu", kernels=kernels, shared=True, table_size=512, seed=5)
+        learner._build_for(["a", "b", "c"], lambda a: spaces.Box(low[0], high[0]), lambda a: spaces.Discrete(3))
+        learners.append(learner)
+    assert [learner.table.compiled for learner in learners] == [True, False]
+    gen = torch.Generator().manual_seed(0)
+    # bin centres (no value on a bin edge, where float rounding may legitimately differ)
+    obs = torch.cat([(torch.randint(0, 6, (40, 3, 2), generator=gen) + 0.5) / 6,
+                     torch.randint(0, 50, (40, 3, 2), generator=gen).float()], -1)  # fmt: skip
+    obs[20:] = obs[:20]  # the same states again later in the batch: duplicate (row, action) pairs
+    masks = torch.rand(40, 3, 3, generator=gen) < 0.7
+    masks[..., 0] |= ~masks.any(-1)
+    rows = [learner.state_of(obs) for learner in learners]
+    assert torch.equal(rows[0], rows[1])
+    for _ in range(4):
+        chosen = [
+            learner._select(r, masks, torch.zeros(40, 3, dtype=torch.long), 0.5)
+            for learner, r in zip(learners, rows, strict=True)
+        ]
+        assert torch.equal(chosen[0], chosen[1]) and masks.gather(-1, chosen[0].unsqueeze(-1)).all()
+        rewards = torch.randn(120, generator=gen)
+        for learner, r in zip(learners, rows, strict=True):
+            flat = r.reshape(-1)  # 120 transitions on 3 signals sharing a table: many duplicates
+            learner.table.update(flat, chosen[0].reshape(-1), rewards, flat.roll(1), masks.reshape(-1, 3),
+                                 torch.full((120,), 0.9))  # fmt: skip
+    assert torch.allclose(learners[0].table.q, learners[1].table.q, atol=1e-5)
+    assert learners[0].table.q.abs().sum() > 0

@@ -115,6 +115,8 @@ class BatchedQ(Controller):
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         torch_threads: CPU threads for the learner's tensor operations while it trains
             or acts (see :func:`torch_threads`; 0: leave torch's setting alone).
+        kernels: tabular: ``"numba"`` (compiled loops, CPU), ``"torch"`` (tensor operations)
+            or ``"auto"`` (numba on a CPU, torch on a GPU); same results up to floating point.
         seed: seeds exploration, hashing and network initialisation.
 
     Rewards are the environment's (its ``reward`` option). Measured on RESCO grid4x4 and
@@ -151,6 +153,7 @@ class BatchedQ(Controller):
         scale_rewards: bool = True,
         device: str = "auto",
         torch_threads: int = 1,
+        kernels: str = "auto",
         seed: int = 0,
     ) -> None:
         params = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -159,6 +162,8 @@ class BatchedQ(Controller):
             raise ConfigError(f"batched-q: mode: expected one of {', '.join(MODES)}, got {mode!r}")
         if not 0.0 <= epsilon_end <= epsilon_start <= 1.0:
             raise ConfigError("batched-q: expected 0 <= epsilon_end <= epsilon_start <= 1")
+        if kernels not in ("auto", "numba", "torch") or (kernels == "numba" and resolve_device(device).type != "cpu"):
+            raise ConfigError(f"batched-q: kernels: expected auto, torch, or numba on a CPU device, got {kernels!r}")
         if not isinstance(bins, int) or bins < 1:
             raise ConfigError(f"batched-q: bins: expected an integer >= 1, got {bins!r}")
         self.mode = mode
@@ -240,7 +245,8 @@ class BatchedQ(Controller):
             self.valid_actions[i, :size] = True
         seed = int(self.params["seed"])
         if self.mode == "tabular":
-            self.table = TabularQ(self.tabular_config, self.obs_low, self.obs_high, a, self.device, seed=seed)
+            kernels = str(self.params["kernels"])
+            self.table = TabularQ(self.tabular_config, self.obs_low, self.obs_high, a, self.device, seed, kernels)
             return
         torch.manual_seed(seed)
         nets = 1 if self.neural_config.shared else n
@@ -316,17 +322,21 @@ class BatchedQ(Controller):
         starve the other greens whenever unknown states follow one another, and keeping
         the current green would hold it for ever without a max green (RESCO protocol).
         """
+        draws = None  # uniforms: A to pick a random allowed action, 1 to decide to explore
+        if epsilon > 0.0:
+            shape = (*masks.shape[:-1], self.num_actions + 1)
+            draws = torch.rand(shape, generator=self.generator, device=self.device)
+        if self.table is not None and self.table.compiled:  # one compiled loop on the CPU
+            return self.table.select(state, masks, current, self._tie_order, epsilon, draws)
         blocked = ~masks
         with torch.no_grad():  # (a no-op under the inference mode of training and acting)
             q = self._values(state).masked_fill_(blocked, float("-inf"))
         best = q == q.amax(-1, keepdim=True)
         greedy = torch.where(best, self._tie_order[current], self.num_actions).argmin(-1)
-        if epsilon <= 0.0:
+        if draws is None:
             return greedy
-        noise = torch.rand(masks.shape, generator=self.generator, device=self.device).masked_fill_(blocked, -1.0)
-        random = noise.argmax(-1)  # uniform among allowed actions
-        explore = torch.rand(greedy.shape, generator=self.generator, device=self.device) < epsilon
-        return torch.where(explore, random, greedy)
+        random = draws[..., :-1].masked_fill(blocked, -1.0).argmax(-1)  # uniform among allowed actions
+        return torch.where(draws[..., -1] < epsilon, random, greedy)
 
     def _act(self, observations: Any, infos: Any) -> dict[str, int]:
         with torch_threads(self.threads), torch.inference_mode():

@@ -8,6 +8,11 @@ bucket, so the Q-values of every signal of every simulation are one gather away 
 update of ``B`` transitions is a handful of tensor operations whatever ``B`` is: no
 Python loop over signals or simulations.
 
+On a CPU the same operations run as compiled loops instead (:mod:`.kernels`, numba):
+for the small batches of a training step (16 signals x 8 simulations = 128 transitions)
+a dozen torch calls cost more in dispatch than the work itself. Both paths give the same
+results up to floating point.
+
 Duplicate indices (the same row and action more than once in a batch: the same signal
 in the same discretised state in two simulations, or several signals sharing a table)
 are applied exactly as if the transitions were processed one after another in batch
@@ -17,6 +22,7 @@ times with targets ``y_0..y_{K-1}``, ``Q <- (1-a)^K Q + sum_k a (1-a)^(K-1-k) y_
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +102,8 @@ class TabularQ:
         num_actions: padded action count (invalid actions are masked).
         device: torch device.
         seed: seed of the hash coefficients.
+        kernels: ``"numba"`` (compiled loops, CPU only), ``"torch"`` (tensor operations) or
+            ``"auto"``: numba on a CPU, torch on a GPU.
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class TabularQ:
         num_actions: int,
         device: torch.device,
         seed: int = 0,
+        kernels: str = "auto",
     ) -> None:
         self.config = config
         self.num_agents, obs_dim = np.shape(low)
@@ -120,15 +129,76 @@ class TabularQ:
         self.coefficients = coefficients.to(device)
         first_row = torch.arange(self.num_agents) * config.table_size
         self.first_row = (torch.zeros_like(first_row) if config.shared else first_row).to(device)
+        if kernels not in ("auto", "numba", "torch"):
+            raise ValueError(f"kernels: expected auto, numba or torch, got {kernels!r}")
+        if kernels == "numba" and device.type != "cpu":
+            raise ValueError(f"kernels: numba runs on the CPU, the table is on {device}")
+        compiled = kernels == "numba" or (kernels == "auto" and device.type == "cpu")
+        self._kernels = importlib.import_module("traffic_lam.controllers.batched_q.kernels") if compiled else None
 
     def rows(self, obs: torch.Tensor) -> torch.Tensor:
         """Table row of each signal's state: observations ``[..., N, D]`` -> ``[..., N]`` (int64)."""
+        if self._kernels is not None:
+            flat = obs.reshape(-1, *obs.shape[-2:]).contiguous().numpy()
+            out = np.empty(flat.shape[:2], dtype=np.int64)
+            d = self.discretise
+            if d.any_log:
+                self._kernels.general_rows(
+                    flat, d.log_scale.numpy(), d.scale.numpy(), d.shift.numpy(), d.bins - 1, *self._hash_args, out
+                )
+            else:
+                self._kernels.linear_rows(flat, d.scale.numpy(), d.shift.numpy(), d.bins - 1, *self._hash_args, out)
+            return torch.from_numpy(out).view(obs.shape[:-1])
         bucket = (self.discretise(obs) @ self.coefficients).remainder_(self.config.table_size)
         return bucket.add_(self.first_row)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this table runs the compiled CPU kernels (else tensor operations)."""
+        return self._kernels is not None
+
+    @property
+    def _hash_args(self) -> tuple[np.ndarray, int, np.ndarray]:
+        return self.coefficients.numpy(), self.config.table_size, self.first_row.numpy()
 
     def values(self, rows: torch.Tensor) -> torch.Tensor:
         """Q-values ``[..., num_actions]`` of the states in ``rows``."""
         return self.q[rows]
+
+    def select(
+        self,
+        rows: torch.Tensor,
+        masks: torch.Tensor,
+        current: torch.Tensor,
+        tie_order: torch.Tensor,
+        epsilon: float,
+        draws: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Epsilon-greedy actions ``[...]`` of the states in ``rows`` (compiled path; see :func:`.kernels.select`).
+
+        Args:
+            rows: ``[...]`` table rows.
+            masks: ``[..., A]`` allowed actions.
+            current: ``[...]`` green shown now.
+            tie_order: ``[A, A]`` rank of each action among equal values, per current green.
+            epsilon: exploration probability.
+            draws: ``[..., A + 1]`` uniforms (None when ``epsilon`` is 0).
+        """
+        assert self._kernels is not None, "select() is the compiled path; the tensor path selects in BatchedQ"
+        count = rows.numel()
+        out = np.empty(count, dtype=np.int64)
+        uniforms = np.zeros((count, self.num_actions + 1)) if draws is None else draws.reshape(count, -1).numpy()
+        self._kernels.select(
+            self.q.numpy(),
+            rows.reshape(-1).numpy(),
+            masks.reshape(count, -1).contiguous().numpy(),
+            current.reshape(-1).numpy(),
+            tie_order.numpy(),
+            epsilon,
+            uniforms,
+            out,
+        )
+        return torch.from_numpy(out).view(rows.shape)
 
     def update(
         self,
@@ -155,6 +225,14 @@ class TabularQ:
                 and one simulation): skip the check for duplicates.
         """
         alpha = self.config.alpha
+        if self._kernels is not None:  # in batch order: the sequential semantics directly
+            self._kernels.update(
+                self.q.numpy(),
+                *(t.contiguous().numpy() for t in (rows, actions, rewards, next_rows, next_masks, discounts)),
+                alpha,
+                np.empty(len(rows), dtype=np.float32),
+            )
+            return
         next_q = self.q[next_rows].masked_fill_(~next_masks, float("-inf")).amax(-1)
         targets = torch.addcmul(rewards, discounts, next_q.nan_to_num_(neginf=0.0))  # no allowed action: 0
         keys = rows * self.num_actions + actions

@@ -1,0 +1,154 @@
+"""Compiled (numba) CPU kernels of the tabular learner: one call per decision step.
+
+On a CPU a batch of 128 transitions (16 signals x 8 simulations) is too small for
+tensor operations to pay off: every torch call costs microseconds of dispatch whatever
+its size, and a tabular step needs a dozen of them. These kernels do the same work in
+one compiled loop each, over numpy views of the same tensors (no copies):
+
+* :func:`linear_rows` / :func:`general_rows`: discretise and hash observations into table
+  rows (the :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser` rule);
+* :func:`update`: the Q-learning update, targets from the table before the batch, then
+  applied one transition after another in batch order, which *is* the sequential
+  semantics the tensor path reproduces in closed form for duplicate indices;
+* :func:`select`: epsilon-greedy among allowed actions with the learner's tie order.
+
+They compile on first use (cached on disk by numba afterwards); this module is imported
+only when a CPU tabular learner is built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def linear_rows(
+    obs: np.ndarray,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    top: float,
+    coefficients: np.ndarray,
+    size: int,
+    first_row: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Rows ``out[B, N]`` of observations ``obs[B, N, D]`` whose features are all linearly binned.
+
+    Bin ``= trunc(clamp(obs * scale + shift, 0, top))``, bucket ``= sum(bin * c) mod size``.
+    """
+    batch, signals, features = obs.shape
+    upper = np.float32(top)
+    zero = np.float32(0.0)
+    for b in range(batch):
+        for n in range(signals):
+            bucket = 0
+            for d in range(features):
+                value = obs[b, n, d] * scale[n, d] + shift[n, d]
+                bucket += np.int64(min(max(value, zero), upper)) * coefficients[d]
+            out[b, n] = bucket % size + first_row[n]
+
+
+@njit(cache=True, nogil=True)
+def general_rows(
+    obs: np.ndarray,
+    log_scale: np.ndarray,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    top: float,
+    coefficients: np.ndarray,
+    size: int,
+    first_row: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """As :func:`linear_rows`, features flagged in ``log_scale[N, D]`` first mapped by ``sign(x) log2(1 + |x|)``."""
+    batch, signals, features = obs.shape
+    upper = np.float32(top)
+    zero = np.float32(0.0)
+    for b in range(batch):
+        for n in range(signals):
+            bucket = 0
+            for d in range(features):
+                x = obs[b, n, d]
+                if log_scale[n, d]:
+                    x = np.float32(np.sign(x) * np.log2(np.float32(1.0) + abs(x)))
+                value = x * scale[n, d] + shift[n, d]
+                bucket += np.int64(min(max(value, zero), upper)) * coefficients[d]
+            out[b, n] = bucket % size + first_row[n]
+
+
+@njit(cache=True, nogil=True)
+def update(
+    q: np.ndarray,
+    rows: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    next_rows: np.ndarray,
+    next_masks: np.ndarray,
+    discounts: np.ndarray,
+    alpha: float,
+    targets: np.ndarray,
+) -> None:
+    """``Q(s,a) <- Q(s,a) + alpha (r + discount * max_{allowed a'} Q(s',a') - Q(s,a))`` for a batch, in order.
+
+    Every target is computed before any cell changes (as the tensor path does); a next
+    state without an allowed action is worth 0. ``targets`` is scratch space of the batch's length.
+    """
+    count, num_actions = next_masks.shape
+    for k in range(count):
+        row = next_rows[k]
+        best = -np.inf
+        for a in range(num_actions):
+            if next_masks[k, a] and q[row, a] > best:
+                best = q[row, a]
+        if best == -np.inf:
+            best = 0.0
+        targets[k] = rewards[k] + discounts[k] * best
+    step = np.float32(alpha)
+    for k in range(count):
+        row, action = rows[k], actions[k]
+        q[row, action] += step * (targets[k] - q[row, action])
+
+
+@njit(cache=True, nogil=True)
+def select(
+    values: np.ndarray,
+    rows: np.ndarray,
+    masks: np.ndarray,
+    current: np.ndarray,
+    tie_order: np.ndarray,
+    epsilon: float,
+    draws: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Epsilon-greedy action of each of ``K`` decisions among its allowed actions.
+
+    Args:
+        values: Q-values; decision ``k`` reads row ``rows[k]``.
+        rows: ``[K]`` row of each decision.
+        masks: ``[K, A]`` allowed actions.
+        current: ``[K]`` green shown now (picks the row of ``tie_order``).
+        tie_order: ``[A, A]`` rank of each action among equal values, per current green.
+        epsilon: probability of exploring.
+        draws: ``[K, A + 1]`` uniforms in [0, 1): the first ``A`` pick the random allowed
+            action (the largest draw among allowed ones), the last decides to explore.
+        out: ``[K]`` chosen actions.
+    """
+    count, num_actions = masks.shape
+    for k in range(count):
+        if draws[k, num_actions] < epsilon:
+            best, choice = -1.0, 0
+            for a in range(num_actions):
+                if masks[k, a] and draws[k, a] > best:
+                    best, choice = draws[k, a], a
+            out[k] = choice
+            continue
+        row, order = rows[k], tie_order[current[k]]
+        best_value, best_rank, choice = -np.inf, num_actions, 0
+        for a in range(num_actions):
+            if not masks[k, a]:
+                continue
+            value = values[row, a]
+            if value > best_value or (value == best_value and order[a] < best_rank):
+                best_value, best_rank, choice = value, order[a], a
+        out[k] = choice
