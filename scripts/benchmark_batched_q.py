@@ -6,7 +6,9 @@ sumo-rl's discretisation):
 
 * sumo-rl ``QLAgent``: one agent per signal per simulation, each transition encoded to a
   tuple (sumo-rl's ``encode``) and learned one at a time;
-* ours, tabular: every transition of a step hashed and applied in one batched update;
+* ours, tabular: every transition of a step hashed and applied in one batched update, with
+  the compiled (numba) CPU kernels that a CPU learner uses, and with torch tensor operations
+  (the GPU path) on the CPU for comparison;
 * ours, neural: gradient steps on the device replay buffer (batch 64 steps x 16 signals),
   counted as agent-transitions in the sampled batches.
 
@@ -87,11 +89,13 @@ def sumo_rl_rate(steps: int) -> float:
     return steps * SIMS * SIGNALS / (time.perf_counter() - started)
 
 
-def tabular_rate(steps: int, batch_envs: int, device: str) -> float:
+def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto") -> float:
     """Agent-transitions per second of the tabular update, as in training.
 
     Per step: the next observations are hashed once (their rows are the next step's
     states) and all ``batch_envs x 16`` transitions are applied in one update.
+    ``kernels``: ``numba`` (compiled loops, the CPU default) or ``torch`` (tensor
+    operations, the GPU path).
     """
     from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
 
@@ -99,13 +103,17 @@ def tabular_rate(steps: int, batch_envs: int, device: str) -> float:
     obs_np, actions_np, rewards_np = synthetic(steps, batch_envs)
     obs, actions, rewards = (torch.from_numpy(x).to(dev) for x in (obs_np, actions_np, rewards_np))
     low, high = np.zeros((SIGNALS, OBS)), np.ones((SIGNALS, OBS))
-    table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), low, high, ACTIONS, dev)
+    table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), low, high, ACTIONS, dev, kernels=kernels)
     masks = torch.ones(batch_envs * SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
     discounts = torch.full((batch_envs * SIGNALS,), 0.99, device=dev)
+    # per step, the tensors a training step hands over (built there from the simulations' replies)
+    next_obs = list(obs[1:])
+    step_actions = list(actions.reshape(steps, -1))
+    step_rewards = list(rewards.reshape(steps, -1))
 
     def step(t: int, rows: torch.Tensor) -> torch.Tensor:
-        next_rows = table.rows(obs[t + 1])
-        table.update(rows.view(-1), actions[t].view(-1), rewards[t].view(-1), next_rows.view(-1), masks, discounts)
+        next_rows = table.rows(next_obs[t])
+        table.update(rows.view(-1), step_actions[t], step_rewards[t], next_rows.view(-1), masks, discounts)
         return next_rows
 
     rows = table.rows(obs[0])
@@ -205,7 +213,8 @@ def main() -> int:
 
     rates: dict[str, list[float]] = {
         "sumo-rl QLAgent": [],
-        "batched-q tabular (cpu)": [],
+        "batched-q tabular (cpu, numba kernels: the default)": [],
+        "batched-q tabular (cpu, torch operations)": [],
         "batched-q neural shared (cpu)": [],
         "batched-q neural independent (cpu)": [],
     }
@@ -214,7 +223,8 @@ def main() -> int:
         rates.update({"batched-q tabular (cuda)": [], "batched-q neural shared (cuda)": []})
     for _ in range(args.rounds):
         rates["sumo-rl QLAgent"].append(sumo_rl_rate(args.steps))
-        rates["batched-q tabular (cpu)"].append(tabular_rate(args.steps, SIMS, "cpu"))
+        rates["batched-q tabular (cpu, numba kernels: the default)"].append(tabular_rate(args.steps, SIMS, "cpu"))
+        rates["batched-q tabular (cpu, torch operations)"].append(tabular_rate(args.steps, SIMS, "cpu", "torch"))
         rates["batched-q neural shared (cpu)"].append(neural_rate(max(20, args.steps // 10), "cpu", True))
         rates["batched-q neural independent (cpu)"].append(neural_rate(max(20, args.steps // 10), "cpu", False))
         if cuda:
@@ -227,10 +237,11 @@ def main() -> int:
         med = statistics.median(values)
         print(f"| {name} | {med:,.0f} | {med / base:.1f} |")
     print("\ntabular update on the CPU by batch (simulations x 16 signals), one round:")
-    print("| batch | agent-transitions / s | x sumo-rl QLAgent |\n|---|---|---|")
+    print("| batch | numba /s | x sumo-rl QLAgent | torch /s | x sumo-rl QLAgent |\n|---|---|---|---|---|")
     for envs in (1, 8, 64, 512):
         rate = tabular_rate(max(20, args.steps * 8 // envs), envs, "cpu")
-        print(f"| {envs * SIGNALS} | {rate:,.0f} | {rate / base:.1f} |")
+        tensor = tabular_rate(max(20, args.steps * 8 // envs), envs, "cpu", "torch")
+        print(f"| {envs * SIGNALS} | {rate:,.0f} | {rate / base:.1f} | {tensor:,.0f} | {tensor / base:.1f} |")
     if not cuda:
         print("\nno CUDA device here: no GPU figures")
     else:

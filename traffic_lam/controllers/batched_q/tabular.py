@@ -53,6 +53,11 @@ def _symlog2(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log2(1.0 + x.abs())
 
 
+def _array(tensor: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The numpy view of a CPU tensor (an array passes through)."""
+    return tensor if isinstance(tensor, np.ndarray) else tensor.numpy()
+
+
 class Discretiser:
     """Maps observations ``[..., N, D]`` to bin indices in ``0..bins-1`` per feature.
 
@@ -135,20 +140,22 @@ class TabularQ:
             raise ValueError(f"kernels: numba runs on the CPU, the table is on {device}")
         compiled = kernels == "numba" or (kernels == "auto" and device.type == "cpu")
         self._kernels = importlib.import_module("traffic_lam.controllers.batched_q.kernels") if compiled else None
+        if compiled:  # numpy views of the same memory, made once: the kernels' per-call cost is microseconds
+            d = self.discretise
+            hashing = (self.coefficients.numpy(), config.table_size, self.first_row.numpy())
+            binning = (d.scale.numpy(), d.shift.numpy(), float(d.bins - 1), *hashing)
+            self._rows_kernel = self._kernels.general_rows if d.any_log else self._kernels.linear_rows
+            self._rows_args = (d.log_scale.numpy(), *binning) if d.any_log else binning
+            self._q = self.q.numpy()
 
     def rows(self, obs: torch.Tensor) -> torch.Tensor:
         """Table row of each signal's state: observations ``[..., N, D]`` -> ``[..., N]`` (int64)."""
         if self._kernels is not None:
-            flat = obs.reshape(-1, *obs.shape[-2:]).contiguous().numpy()
+            flat = _array(obs if obs.dim() == 3 else obs.reshape(-1, *obs.shape[-2:]))
             out = np.empty(flat.shape[:2], dtype=np.int64)
-            d = self.discretise
-            if d.any_log:
-                self._kernels.general_rows(
-                    flat, d.log_scale.numpy(), d.scale.numpy(), d.shift.numpy(), d.bins - 1, *self._hash_args, out
-                )
-            else:
-                self._kernels.linear_rows(flat, d.scale.numpy(), d.shift.numpy(), d.bins - 1, *self._hash_args, out)
-            return torch.from_numpy(out).view(obs.shape[:-1])
+            self._rows_kernel(flat, *self._rows_args, out)
+            rows = torch.from_numpy(out)
+            return rows if obs.dim() == 3 else rows.view(obs.shape[:-1])
         bucket = (self.discretise(obs) @ self.coefficients).remainder_(self.config.table_size)
         return bucket.add_(self.first_row)
 
@@ -156,10 +163,6 @@ class TabularQ:
     def compiled(self) -> bool:
         """Whether this table runs the compiled CPU kernels (else tensor operations)."""
         return self._kernels is not None
-
-    @property
-    def _hash_args(self) -> tuple[np.ndarray, int, np.ndarray]:
-        return self.coefficients.numpy(), self.config.table_size, self.first_row.numpy()
 
     def values(self, rows: torch.Tensor) -> torch.Tensor:
         """Q-values ``[..., num_actions]`` of the states in ``rows``."""
@@ -187,13 +190,13 @@ class TabularQ:
         assert self._kernels is not None, "select() is the compiled path; the tensor path selects in BatchedQ"
         count = rows.numel()
         out = np.empty(count, dtype=np.int64)
-        uniforms = np.zeros((count, self.num_actions + 1)) if draws is None else draws.reshape(count, -1).numpy()
+        uniforms = np.zeros((count, self.num_actions + 1)) if draws is None else _array(draws.reshape(count, -1))
         self._kernels.select(
-            self.q.numpy(),
-            rows.reshape(-1).numpy(),
-            masks.reshape(count, -1).contiguous().numpy(),
-            current.reshape(-1).numpy(),
-            tie_order.numpy(),
+            self._q,
+            _array(rows.reshape(-1)),
+            _array(masks.reshape(count, -1)),
+            _array(current.reshape(-1)),
+            _array(tie_order),
             epsilon,
             uniforms,
             out,
@@ -227,8 +230,13 @@ class TabularQ:
         alpha = self.config.alpha
         if self._kernels is not None:  # in batch order: the sequential semantics directly
             self._kernels.update(
-                self.q.numpy(),
-                *(t.contiguous().numpy() for t in (rows, actions, rewards, next_rows, next_masks, discounts)),
+                self._q,
+                _array(rows),
+                _array(actions),
+                _array(rewards),
+                _array(next_rows),
+                _array(next_masks),
+                _array(discounts),
                 alpha,
                 np.empty(len(rows), dtype=np.float32),
             )
