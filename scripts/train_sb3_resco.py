@@ -8,7 +8,11 @@ episode of 100, SUMO 1.9) and writes results.csv, curves/*.csv and learning_curv
 
 Usage:
     python scripts/train_sb3_resco.py --maps grid4x4 cologne8 --algos dqn ppo --episodes 60 --out runs/sb3-resco
-    python scripts/train_sb3_resco.py --maps grid4x4 --algos dqn --coordination only   # neighbour-aware DQN
+    python scripts/train_sb3_resco.py --maps grid4x4 --algos dqn --variants features both   # coordination
+
+Variants (coordination): ``plain`` (own observation and reward), ``features`` (plus the
+neighbours' queue occupancy and phase in the input), ``reward`` (plus 0.5 x the neighbours'
+mean reward), ``both``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ PUBLISHED = {  # DESIGN.md section 5: average delay (s), RESCO, SUMO 1.9
 }
 
 
+VARIANTS = {
+    "plain": {},
+    "features": {"neighbours": True},
+    "reward": {"neighbour_reward": 0.5},
+    "both": {"neighbours": True, "neighbour_reward": 0.5},
+}
+
+
 class Budget:
     """Training budget handed to ``learn`` (see traffic_lam.experiments.runner.TrainingBudget)."""
 
@@ -49,10 +61,11 @@ def main() -> int:
     parser.add_argument("--num-envs", type=int, default=2, help="parallel simulations (default 2)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="evaluation seeds")
     parser.add_argument(
-        "--coordination",
-        choices=["off", "also", "only"],
-        default="off",
-        help="neighbour-aware variants (neighbour features + 0.5 neighbour reward): also, or only them",
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=["plain"],
+        help="coordination variants to train (default: plain)",
     )
     parser.add_argument("--reward", default="queue", help="reward of the learners (default: queue)")
     parser.add_argument("--hyper", default="{}", help="JSON of extra learner arguments")
@@ -90,11 +103,9 @@ def main() -> int:
             ref = published.get("MaxPressure" if classic == "max-pressure" else "Fixed")
             lines.append(f"| {name} | {classic} | {delay:.1f} | {ref if ref else '–'} | – |")
             print(lines[-1], flush=True)
-        coordinated = [(algo, {"neighbours": True, "neighbour_reward": 0.5}) for algo in args.algos]
-        plain = [(algo, {}) for algo in args.algos]
-        variants = {"off": plain, "also": plain + coordinated, "only": coordinated}[args.coordination]
-        for algo, extra in variants:
-            label = algo + ("+neighbours" if extra else "")
+        for algo, variant in [(algo, variant) for algo in args.algos for variant in args.variants]:
+            extra = VARIANTS[variant]
+            label = algo if variant == "plain" else f"{algo}+{variant}"
             learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
             factory = EnvFactory(network, {**protocol, "reward": args.reward, **learner.env_options()})
             started = time.perf_counter()
