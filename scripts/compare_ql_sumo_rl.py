@@ -24,14 +24,10 @@ DESIGN.md §4) from SUMO's own tripinfo output, read by :func:`traffic_lam.metri
   half of training, geometric where ours is linear).
 * **Environment**: each learner in its own environment; sumo-rl with libsumo
   (``LIBSUMO_AS_TRACI=1``). Both simulations get the same tripinfo flags and ``--end``.
-  Reward ``diff-waiting-time`` on both sides, but the two environments define it
-  differently: sumo-rl sums each vehicle's *accumulated* waiting time (SUMO keeps it while
-  the vehicle creeps forward, ``--waiting-time-memory 1000``) and a vehicle's share leaves
-  the sum when it leaves the lane, i.e. when it is served; ours sums the lanes' *current*
-  waiting times (``lane.getWaitingTime``), which drop as soon as a queue starts to move,
-  so switching is rewarded before anyone is served. Ours is therefore run twice: with our
-  environment's reward, and with :class:`AccumulatedWaitingTime`, sumo-rl's definition
-  reproduced here, so that the learners and not the reward definitions are compared.
+  Reward ``diff-waiting-time`` on both sides, with the same definition: the change of the
+  incoming lanes' vehicles' accumulated waiting time (``--waiting-time-memory 1000``) / 100.
+* **Ours**: the same alpha, gamma, discretisation and episode count; ``--ours`` adds our
+  learner's own settings (JSON of :class:`BatchedQ` arguments) to try, each printed in its row.
 
 Every side runs in its own process (libsumo: one simulation per process), one after the
 other. Prints a markdown table.
@@ -183,44 +179,12 @@ def run_in_child(*args: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- our side
-class AccumulatedWaitingTime:
-    """sumo-rl's ``diff-waiting-time`` for our environment (a reward class: one instance per signal).
-
-    sumo-rl's ``TrafficSignal.get_accumulated_waiting_time_per_lane`` line for line: per
-    incoming lane, the accumulated waiting time of every vehicle on it, less what the
-    vehicle accumulated on other lanes; reward = (previous sum - current sum) / 100.
-    Reads vehicles through libsumo directly (our reward interface exposes lane totals
-    only), so it needs the libsumo backend; it runs in the simulation's own process.
-    """
-
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.vehicles: dict[str, dict[str, float]] = {}
-
-    def reset(self, signal: Any) -> None:
-        self.last, self.vehicles = 0.0, {}
-
-    def __call__(self, signal: Any) -> float:
-        import libsumo
-
-        total = 0.0
-        for lane in signal.layout.in_lanes:
-            for vehicle in libsumo.lane.getLastStepVehicleIDs(lane):
-                accumulated = libsumo.vehicle.getAccumulatedWaitingTime(vehicle)
-                seen = self.vehicles.setdefault(vehicle, {})
-                seen[lane] = accumulated - sum(w for other, w in seen.items() if other != lane)
-                total += seen[lane]
-        current = total / 100.0
-        reward, self.last = self.last - current, current
-        return reward
-
-
 class _Budget:
     def __init__(self, episodes: int, num_envs: int) -> None:
         self.episodes, self.num_envs, self.seed = episodes, num_envs, TRAIN_SEED
 
 
-def ours_run(episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, sumo_rl_reward: bool) -> dict[str, Any]:
+def ours_run(episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, extra: dict) -> dict[str, Any]:
     """Train our tabular batched-q with sumo-rl's discretisation, evaluate the greedy policy with evaluate()."""
     from traffic_lam.controllers.batched_q import BatchedQ
     from traffic_lam.env.factory import EnvFactory
@@ -228,9 +192,8 @@ def ours_run(episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, 
 
     net, routes = network_files()
     options = env_options(routes, seconds)
-    if sumo_rl_reward:
-        options.update(reward=AccumulatedWaitingTime, sumo_options=["--waiting-time-memory", "1000"])
-    learner = BatchedQ(mode="tabular", observation="default", bins=10, alpha=ALPHA, gamma=GAMMA, device="cpu")
+    settings = {"alpha": ALPHA, "gamma": GAMMA, **extra}
+    learner = BatchedQ(mode="tabular", observation="default", bins=10, device="cpu", **settings)
     started = time.perf_counter()
     learner.learn(EnvFactory(str(net), options), _Budget(episodes, num_envs))
     train_s = time.perf_counter() - started
@@ -270,6 +233,10 @@ def main() -> int:
     parser.add_argument("--eval-seeds", type=int, default=3, help="evaluation seeds 0..n-1 (default 3)")
     parser.add_argument("--num-envs", type=int, default=2, help="parallel simulations for ours (default 2)")
     parser.add_argument("--out", default=None, help="folder for sumo-rl's tripinfo files (default: temporary)")
+    parser.add_argument(
+        "--ours", nargs="+", default=["{}"], help="JSON of our learner's extra settings, one run each (default {})"
+    )
+    parser.add_argument("--skip-sumo-rl", action="store_true", help="only our side and the references")
     args = parser.parse_args()
     seeds = list(range(args.eval_seeds))
     warnings.filterwarnings("ignore", message=".*short yellow.*")
@@ -278,17 +245,18 @@ def main() -> int:
         out = args.out or tmp
         Path(out).mkdir(parents=True, exist_ok=True)
         rows: list[tuple[str, str, dict[str, Any]]] = []
-        for example in ("example", "matched"):
+        for example in () if args.skip_sumo_rl else ("example", "matched"):
             result = run_in_child(example, args.episodes, args.seconds, seeds, out)
             label = "sumo-rl QLAgent, its example's exploration (0.05 -> 0.005)"
             if example == "matched":
                 label = "sumo-rl QLAgent, exploration matched to ours (1.0 -> 0.05)"
             rows.append((label, "dict of tuples", result))
             print(f"done: {label}: {result}", file=sys.stderr)
-        for sumo_rl_reward in (False, True):
-            result = ours_run(args.episodes, args.seconds, seeds, args.num_envs, sumo_rl_reward)
-            reward = "sumo-rl's reward definition" if sumo_rl_reward else "our env's reward"
-            label = f"batched-q tabular (ours), default observation, bins 10, {reward}"
+        for extra in map(json.loads, args.ours):
+            result = ours_run(args.episodes, args.seconds, seeds, args.num_envs, extra)
+            label = "batched-q tabular (ours), default observation, bins 10" + "".join(
+                f", {k} {v}" for k, v in extra.items()
+            )
             rows.append((label, "hashed tensor", result))
             print(f"done: {label}: {result}", file=sys.stderr)
         for controller in ("fixed-time", "max-pressure"):
