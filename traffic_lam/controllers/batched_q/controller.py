@@ -120,9 +120,9 @@ class BatchedQ(Controller):
         seed: seeds exploration, hashing and network initialisation.
 
     Rewards are the environment's (its ``reward`` option). Measured on RESCO grid4x4 and
-    the bundled single intersection: ``queue`` learns; ``diff-waiting-time`` as the
-    environment defines it (current waiting time, which drops when a queue starts to
-    move) and ``pressure`` lead to gridlocking policies.
+    the bundled single intersection: ``queue`` learns; ``pressure`` led to gridlocking
+    policies (and so did ``diff-waiting-time`` when it still summed the lanes' current
+    waiting time; it now follows sumo-rl's accumulated waiting time).
     """
 
     name: ClassVar[str] = "batched-q"
