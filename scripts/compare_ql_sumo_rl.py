@@ -32,7 +32,7 @@ DESIGN.md §4) from SUMO's own tripinfo output, read by :func:`traffic_lam.metri
 Every side runs in its own process (libsumo: one simulation per process), one after the
 other. Prints a markdown table.
 
-Usage: python scripts/compare_ql_sumo_rl.py [--episodes 30] [--seconds 3600] [--eval-seeds 3]
+Usage: python scripts/compare_ql_sumo_rl.py [--episodes 30] [--runs 3] [--eval-seeds 10] [--ours JSON ...]
 """
 
 from __future__ import annotations
@@ -73,8 +73,14 @@ def sim_flags(tripinfo: Path | None, seconds: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- sumo-rl side
-def sumo_rl_run(exploration: str, episodes: int, seconds: int, eval_seeds: list[int], out: str) -> dict[str, Any]:
-    """Train sumo-rl's QLAgent as its examples do, then evaluate the greedy policy (runs in a child process)."""
+def sumo_rl_run(
+    exploration: str, episodes: int, seconds: int, eval_seeds: list[int], out: str, run: int
+) -> dict[str, Any]:
+    """Train sumo-rl's QLAgent as its examples do, then evaluate the greedy policy (runs in a child process).
+
+    ``run`` numbers the training run: its SUMO seeds start at ``TRAIN_SEED + 1000 run`` and
+    NumPy's global generator (sumo-rl's exploration draws from it) is seeded with ``run``.
+    """
     import numpy as np
     import sumo
 
@@ -116,11 +122,12 @@ def sumo_rl_run(exploration: str, episodes: int, seconds: int, eval_seeds: list[
     else:  # ours: 1.0 -> 0.05 over the first half of the decisions
         strategy = {"initial_epsilon": 1.0, "min_epsilon": 0.05, "decay": 0.05 ** (1.0 / (decisions / 2))}
 
+    np.random.seed(run)  # sumo-rl's EpsilonGreedy and QLAgent draw from the global generator
     started = time.perf_counter()
     env = make(sim_flags(None, seconds))
     agents: dict[str, QLAgent] = {}
     for episode in range(episodes):
-        states = env.reset(seed=TRAIN_SEED + episode)
+        states = env.reset(seed=TRAIN_SEED + 1000 * run + episode)
         for ts in env.ts_ids:
             if ts not in agents:
                 agents[ts] = QLAgent(
@@ -143,7 +150,7 @@ def sumo_rl_run(exploration: str, episodes: int, seconds: int, eval_seeds: list[
 
     delays = []
     for seed in eval_seeds:
-        tripinfo = Path(out) / f"sumo-rl-{exploration}-seed{seed}.tripinfo.xml"
+        tripinfo = Path(out) / f"sumo-rl-{exploration}-run{run}-seed{seed}.tripinfo.xml"
         env = make(sim_flags(tripinfo, seconds))
         states = env.reset(seed=seed)
         done = {"__all__": False}
@@ -180,11 +187,13 @@ def run_in_child(*args: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- our side
 class _Budget:
-    def __init__(self, episodes: int, num_envs: int) -> None:
-        self.episodes, self.num_envs, self.seed = episodes, num_envs, TRAIN_SEED
+    def __init__(self, episodes: int, num_envs: int, run: int) -> None:
+        self.episodes, self.num_envs, self.seed = episodes, num_envs, TRAIN_SEED + 1000 * run
 
 
-def ours_run(episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, extra: dict) -> dict[str, Any]:
+def ours_run(
+    episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, extra: dict, run: int
+) -> dict[str, Any]:
     """Train our tabular batched-q with sumo-rl's discretisation, evaluate the greedy policy with evaluate()."""
     from traffic_lam.controllers.batched_q import BatchedQ
     from traffic_lam.env.factory import EnvFactory
@@ -192,10 +201,10 @@ def ours_run(episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, 
 
     net, routes = network_files()
     options = env_options(routes, seconds)
-    settings = {"alpha": ALPHA, "gamma": GAMMA, **extra}
+    settings = {"alpha": ALPHA, "gamma": GAMMA, "seed": run, **extra}
     learner = BatchedQ(mode="tabular", observation="default", bins=10, device="cpu", **settings)
     started = time.perf_counter()
-    learner.learn(EnvFactory(str(net), options), _Budget(episodes, num_envs))
+    learner.learn(EnvFactory(str(net), options), _Budget(episodes, num_envs, run))
     train_s = time.perf_counter() - started
     records = evaluate(str(net), learner, episodes=len(eval_seeds), seed=eval_seeds[0], **options)
     assert [r.seed for r in records] == eval_seeds
@@ -212,6 +221,17 @@ def classic_run(controller: str, seconds: int, eval_seeds: list[int]) -> dict[st
         str(net), controller, episodes=len(eval_seeds), seed=eval_seeds[0], **env_options(routes, seconds)
     )
     return {"delays": [r.avg_delay for r in records], "train_s": 0.0, "states": None}
+
+
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several training runs of one learner: every evaluation delay, each run's mean, median costs."""
+    states = [r["states"] for r in results if r["states"] is not None]
+    return {
+        "delays": [d for r in results for d in r["delays"]],
+        "per_run": [statistics.mean(r["delays"]) for r in results],
+        "train_s": statistics.median(r["train_s"] for r in results),
+        "states": statistics.median(states) if states else None,
+    }
 
 
 def env_options(routes: Path, seconds: int) -> dict[str, Any]:
@@ -236,9 +256,11 @@ def main() -> int:
     parser.add_argument(
         "--ours", nargs="+", default=["{}"], help="JSON of our learner's extra settings, one run each (default {})"
     )
+    parser.add_argument("--runs", type=int, default=3, help="training runs per learner, other seeds (default 3)")
     parser.add_argument("--skip-sumo-rl", action="store_true", help="only our side and the references")
     args = parser.parse_args()
     seeds = list(range(args.eval_seeds))
+    runs = range(args.runs)
     warnings.filterwarnings("ignore", message=".*short yellow.*")
 
     with tempfile.TemporaryDirectory(prefix="compare-ql-") as tmp:
@@ -246,37 +268,39 @@ def main() -> int:
         Path(out).mkdir(parents=True, exist_ok=True)
         rows: list[tuple[str, str, dict[str, Any]]] = []
         for example in () if args.skip_sumo_rl else ("example", "matched"):
-            result = run_in_child(example, args.episodes, args.seconds, seeds, out)
+            result = combine([run_in_child(example, args.episodes, args.seconds, seeds, out, r) for r in runs])
             label = "sumo-rl QLAgent, its example's exploration (0.05 -> 0.005)"
             if example == "matched":
                 label = "sumo-rl QLAgent, exploration matched to ours (1.0 -> 0.05)"
             rows.append((label, "dict of tuples", result))
             print(f"done: {label}: {result}", file=sys.stderr)
         for extra in map(json.loads, args.ours):
-            result = ours_run(args.episodes, args.seconds, seeds, args.num_envs, extra)
+            result = combine([ours_run(args.episodes, args.seconds, seeds, args.num_envs, extra, r) for r in runs])
             label = "batched-q tabular (ours), default observation, bins 10" + "".join(
                 f", {k} {v}" for k, v in extra.items()
             )
             rows.append((label, "hashed tensor", result))
             print(f"done: {label}: {result}", file=sys.stderr)
         for controller in ("fixed-time", "max-pressure"):
-            rows.append((f"{controller} (reference, no training)", "-", classic_run(controller, args.seconds, seeds)))
+            result = combine([classic_run(controller, args.seconds, seeds)])
+            rows.append((f"{controller} (reference, no training)", "-", result))
 
     net, _ = network_files()
     print(
         f"\nsumo-rl {net.parent.name} ({net.parent.parent.parent.name} wheel), {args.seconds} s episodes, "
         f"decisions every {DELTA} s, yellow {YELLOW} s, min green {MIN_GREEN} s; {args.episodes} training "
-        f"episodes (seeds {TRAIN_SEED}..), alpha {ALPHA}, gamma {GAMMA}; greedy policies evaluated on seeds "
-        f"{seeds}; average delay (s) from SUMO tripinfo (running and never-inserted vehicles included)\n"
+        f"episodes per training run, {args.runs} runs (run r: SUMO seeds {TRAIN_SEED} + 1000 r + episode, learner "
+        f"seed r), alpha {ALPHA}, gamma {GAMMA}; each run's greedy policy evaluated on seeds {seeds}; average "
+        "delay (s) from SUMO tripinfo (running and never-inserted vehicles included)\n"
     )
-    print("| learner | table | states seen | training wall (s) | delay per seed (s) | mean delay (s) |")
+    print("| learner | table | states seen (median) | training wall (s, median) | mean delay per training run (s) "
+          "| mean delay (s) |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for label, table, result in rows:
-        delays = result["delays"]
-        per_seed = ", ".join(f"{d:.1f}" for d in delays)
-        states = "-" if result["states"] is None else str(result["states"])
+        per_run = ", ".join(f"{d:.1f}" for d in result["per_run"])
+        states = "-" if result["states"] is None else f"{result['states']:.0f}"
         train = f"{result['train_s']:.0f}" if result["train_s"] else "-"
-        print(f"| {label} | {table} | {states} | {train} | {per_seed} | {statistics.mean(delays):.1f} |")
+        print(f"| {label} | {table} | {states} | {train} | {per_run} | {statistics.mean(result['delays']):.1f} |")
     print(json.dumps({label: result for label, _, result in rows}), file=sys.stderr)
     return 0
 
