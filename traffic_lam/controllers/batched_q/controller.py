@@ -235,6 +235,7 @@ class BatchedQ(Controller):
         # where each agent's values go in the flattened padded [N * D] / [N * A] arrays (see _stack)
         self._obs_index = np.concatenate([i * d + np.arange(k) for i, k in enumerate(self.obs_sizes)])
         self._mask_index = np.concatenate([i * a + np.arange(k) for i, k in enumerate(self.action_sizes)])
+        self._padded = len(set(self.obs_sizes)) > 1 or len(set(self.action_sizes)) > 1
         self._blank_obs = [np.zeros(k, dtype=np.float32) for k in self.obs_sizes]
         self._blank_mask = [np.ones(k, dtype=np.int8) for k in self.action_sizes]
         # tie order: row c ranks the actions after current green c: c + 1 first, c itself last
@@ -357,15 +358,19 @@ class BatchedQ(Controller):
         flat_obs = np.concatenate([o.get(a, blank) for o in observations for a, blank, _ in pairs])
         flat_masks = np.concatenate([i[a]["action_mask"] if a in i else blank for i in infos for a, _, blank in pairs])
         current = np.fromiter((i[a]["phase"] if a in i else 0 for i in infos for a in self.agents), np.int64, b * n)
-        obs = np.zeros((b, n * self.obs_dim), dtype=np.float32)
-        obs[:, self._obs_index] = flat_obs.reshape(b, -1)
-        masks = np.zeros((b, n * self.num_actions), dtype=bool)
-        masks[:, self._mask_index] = flat_masks.reshape(b, -1)
-        return (
-            torch.from_numpy(obs).view(b, n, self.obs_dim).to(self.device),
-            torch.from_numpy(masks).view(b, n, self.num_actions).to(self.device),
-            torch.from_numpy(current).view(b, n).to(self.device),
-        )
+        if self._padded:  # signals of different sizes: scatter into zero-padded positions
+            obs = np.zeros((b, n * self.obs_dim), dtype=np.float32)
+            obs[:, self._obs_index] = flat_obs.reshape(b, -1)
+            masks = np.zeros((b, n * self.num_actions), dtype=bool)
+            masks[:, self._mask_index] = flat_masks.reshape(b, -1)
+        else:
+            obs, masks = flat_obs.astype(np.float32, copy=False), flat_masks.astype(bool)
+        obs_t = torch.from_numpy(obs.reshape(b, n, self.obs_dim))
+        masks_t = torch.from_numpy(masks.reshape(b, n, self.num_actions))
+        current_t = torch.from_numpy(current.reshape(b, n))
+        if self.device.type == "cpu":
+            return obs_t, masks_t, current_t
+        return obs_t.to(self.device), masks_t.to(self.device), current_t.to(self.device)
 
     # ------------------------------------------------------------------ learning
     def _learn(self, make_env: Any, budget: Any) -> None:

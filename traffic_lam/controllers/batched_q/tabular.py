@@ -190,12 +190,13 @@ class TabularQ:
         assert self._kernels is not None, "select() is the compiled path; the tensor path selects in BatchedQ"
         count = rows.numel()
         out = np.empty(count, dtype=np.int64)
-        uniforms = np.zeros((count, self.num_actions + 1)) if draws is None else _array(draws.reshape(count, -1))
+        # no exploration: the draws are never read
+        uniforms = np.zeros((count, self.num_actions + 1)) if draws is None else _array(draws).reshape(count, -1)
         self._kernels.select(
             self._q,
-            _array(rows.reshape(-1)),
-            _array(masks.reshape(count, -1)),
-            _array(current.reshape(-1)),
+            _array(rows).reshape(-1),
+            _array(masks).reshape(count, -1),
+            _array(current).reshape(-1),
             _array(tie_order),
             epsilon,
             uniforms,
