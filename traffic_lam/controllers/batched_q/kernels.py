@@ -87,14 +87,14 @@ def update(
     next_masks: np.ndarray,
     discounts: np.ndarray,
     alpha: float,
-    targets: np.ndarray,
 ) -> None:
     """``Q(s,a) <- Q(s,a) + alpha (r + discount * max_{allowed a'} Q(s',a') - Q(s,a))`` for a batch, in order.
 
     Every target is computed before any cell changes (as the tensor path does); a next
-    state without an allowed action is worth 0. ``targets`` is scratch space of the batch's length.
+    state without an allowed action is worth 0.
     """
     count, num_actions = next_masks.shape
+    targets = np.empty(count, dtype=q.dtype)
     for k in range(count):
         row = next_rows[k]
         best = -np.inf

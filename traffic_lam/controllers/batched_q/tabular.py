@@ -239,7 +239,6 @@ class TabularQ:
                 _array(next_masks),
                 _array(discounts),
                 alpha,
-                np.empty(len(rows), dtype=np.float32),
             )
             return
         next_q = self.q[next_rows].masked_fill_(~next_masks, float("-inf")).amax(-1)
