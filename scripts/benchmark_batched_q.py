@@ -92,8 +92,8 @@ def sumo_rl_rate(steps: int) -> float:
 def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto") -> float:
     """Agent-transitions per second of the tabular update, as in training.
 
-    Per step: the next observations are hashed once (their rows are the next step's
-    states) and all ``batch_envs x 16`` transitions are applied in one update.
+    Per step, as in training (``TabularQ.learn``): the next observations are hashed once
+    (their rows are the next step's states) and all ``batch_envs x 16`` transitions applied.
     ``kernels``: ``numba`` (compiled loops, the CPU default) or ``torch`` (tensor
     operations, the GPU path).
     """
@@ -104,17 +104,13 @@ def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto"
     obs, actions, rewards = (torch.from_numpy(x).to(dev) for x in (obs_np, actions_np, rewards_np))
     low, high = np.zeros((SIGNALS, OBS)), np.ones((SIGNALS, OBS))
     table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), low, high, ACTIONS, dev, kernels=kernels)
-    masks = torch.ones(batch_envs * SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
-    discounts = torch.full((batch_envs * SIGNALS,), 0.99, device=dev)
+    masks = torch.ones(batch_envs, SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
+    discounts = torch.full((batch_envs, SIGNALS), 0.99, device=dev)
     # per step, the tensors a training step hands over (built there from the simulations' replies)
-    next_obs = list(obs[1:])
-    step_actions = list(actions.reshape(steps, -1))
-    step_rewards = list(rewards.reshape(steps, -1))
+    next_obs, step_actions, step_rewards = list(obs[1:]), list(actions), list(rewards)
 
-    def step(t: int, rows: torch.Tensor) -> torch.Tensor:
-        next_rows = table.rows(next_obs[t])
-        table.update(rows.view(-1), step_actions[t], step_rewards[t], next_rows.view(-1), masks, discounts)
-        return next_rows
+    def step(t: int, rows: torch.Tensor) -> torch.Tensor:  # a training step's table work (see BatchedQ._learn)
+        return table.learn(rows, step_actions[t], step_rewards[t], next_obs[t], masks, discounts)
 
     rows = table.rows(obs[0])
     for t in range(min(5, steps)):  # warm-up

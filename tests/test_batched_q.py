@@ -341,3 +341,11 @@ def test_compiled_and_tensor_paths_agree():
                                  torch.full((120,), 0.9))  # fmt: skip
     assert torch.allclose(learners[0].table.q, learners[1].table.q, atol=1e-5)
     assert learners[0].table.q.abs().sum() > 0
+    # a training step (hash the next observations, update): the fused compiled pass and the two tensor steps
+    next_obs = obs.roll(1, 0)
+    steps = [
+        learner.table.learn(r, chosen[0], rewards.view(40, 3), next_obs, masks, torch.full((40, 3), 0.9))
+        for learner, r in zip(learners, rows, strict=True)
+    ]
+    assert torch.equal(steps[0], steps[1]) and torch.equal(steps[0], learners[0].state_of(next_obs))
+    assert torch.allclose(learners[0].table.q, learners[1].table.q, atol=1e-5)

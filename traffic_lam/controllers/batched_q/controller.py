@@ -445,28 +445,22 @@ class BatchedQ(Controller):
                     #    transition ends in the last observation of the finished episode
                     tick, cpu_tick = time.perf_counter(), time.process_time()
                     next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
-                    next_state = self.state_of(next_obs)
                     reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
                     reward = torch.from_numpy(reward_np).view(num_envs, n).to(self.device)
                     end_infos = [i[agents[0]].get("final_info", i[agents[0]]) for i in next_infos]
-                    end_obs, end_masks, end_state = next_obs, next_masks, next_state
+                    end_obs, end_masks = next_obs, next_masks
                     if any(dones):
                         end_obs, end_masks = self._final_observations(next_obs, next_masks, next_infos, dones)
-                        end_state = self.state_of(end_obs)
 
                     # 3. learn from the transitions of all signals of all simulations at once
-                    if self.table is not None:
-                        self.table.update(
-                            state.reshape(-1),
-                            actions.reshape(-1),
-                            reward.reshape(-1),
-                            end_state.reshape(-1),
-                            end_masks.reshape(num_envs * n, -1),
-                            discounts,  # time-limit truncation only: always bootstrap
-                            distinct=distinct,
-                        )
+                    if self.table is not None:  # hashes the observations the transitions end in, too
+                        end_state = self.table.learn(
+                            state, actions, reward, end_obs, end_masks, discounts, distinct=distinct
+                        )  # discounts: time-limit truncation only, always bootstrap
+                        next_state = self.state_of(next_obs) if any(dones) else end_state
                     else:
                         assert buffer is not None
+                        next_state = next_obs
                         self.reward_std.update(reward_np)
                         truncated_only = [False] * num_envs  # no terminal states: episodes end at a time limit
                         completed = accumulator.push(obs, actions, reward, end_obs, end_masks, dones, truncated_only)

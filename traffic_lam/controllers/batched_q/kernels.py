@@ -5,8 +5,9 @@ tensor operations to pay off: every torch call costs microseconds of dispatch wh
 its size, and a tabular step needs a dozen of them. These kernels do the same work in
 one compiled loop each, over numpy views of the same tensors (no copies):
 
-* :func:`linear_rows` / :func:`general_rows`: discretise and hash observations into table
-  rows (the :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser` rule);
+* :func:`rows`: discretise and hash observations into table rows (the
+  :class:`~traffic_lam.controllers.batched_q.tabular.Discretiser` rule);
+* :func:`learn`: a training step's update fused with hashing its next observations;
 * :func:`update`: the Q-learning update, targets from the table before the batch, then
   applied one transition after another in batch order, which *is* the sequential
   semantics the tensor path reproduces in closed form for duplicate indices;
@@ -22,35 +23,44 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
-def linear_rows(
+@njit(inline="always")
+def _row(
     obs: np.ndarray,
+    b: int,
+    n: int,
+    log_scale: np.ndarray,
     scale: np.ndarray,
     shift: np.ndarray,
     top: float,
     coefficients: np.ndarray,
     size: int,
     first_row: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Rows ``out[B, N]`` of observations ``obs[B, N, D]`` whose features are all linearly binned.
+    any_log: bool,
+) -> int:
+    """Row of signal ``n``'s observation ``obs[b, n]``: bin every feature, hash the bins.
 
-    Bin ``= trunc(clamp(obs * scale + shift, 0, top))``, bucket ``= sum(bin * c) mod size``.
+    Bin ``= trunc(clamp(x * scale + shift, 0, top))`` where ``x`` is the feature, or
+    ``sign(x) log2(1 + |x|)`` for features flagged in ``log_scale``; bucket ``= sum(bin * c)
+    mod size``; row ``= first_row[n] + bucket``.
     """
-    batch, signals, features = obs.shape
     upper = np.float32(top)
     zero = np.float32(0.0)
-    for b in range(batch):
-        for n in range(signals):
-            bucket = 0
-            for d in range(features):
-                value = obs[b, n, d] * scale[n, d] + shift[n, d]
-                bucket += np.int64(min(max(value, zero), upper)) * coefficients[d]
-            out[b, n] = bucket % size + first_row[n]
+    bucket = 0
+    if any_log:
+        for d in range(obs.shape[2]):
+            x = obs[b, n, d]
+            if log_scale[n, d]:
+                x = np.float32(np.sign(x) * np.log2(np.float32(1.0) + abs(x)))
+            bucket += np.int64(min(max(x * scale[n, d] + shift[n, d], zero), upper)) * coefficients[d]
+    else:
+        for d in range(obs.shape[2]):
+            value = obs[b, n, d] * scale[n, d] + shift[n, d]
+            bucket += np.int64(min(max(value, zero), upper)) * coefficients[d]
+    return bucket % size + first_row[n]
 
 
 @njit(cache=True, nogil=True)
-def general_rows(
+def rows(
     obs: np.ndarray,
     log_scale: np.ndarray,
     scale: np.ndarray,
@@ -59,22 +69,13 @@ def general_rows(
     coefficients: np.ndarray,
     size: int,
     first_row: np.ndarray,
+    any_log: bool,
     out: np.ndarray,
 ) -> None:
-    """As :func:`linear_rows`, features flagged in ``log_scale[N, D]`` first mapped by ``sign(x) log2(1 + |x|)``."""
-    batch, signals, features = obs.shape
-    upper = np.float32(top)
-    zero = np.float32(0.0)
-    for b in range(batch):
-        for n in range(signals):
-            bucket = 0
-            for d in range(features):
-                x = obs[b, n, d]
-                if log_scale[n, d]:
-                    x = np.float32(np.sign(x) * np.log2(np.float32(1.0) + abs(x)))
-                value = x * scale[n, d] + shift[n, d]
-                bucket += np.int64(min(max(value, zero), upper)) * coefficients[d]
-            out[b, n] = bucket % size + first_row[n]
+    """Rows ``out[B, N]`` of observations ``obs[B, N, D]`` (see :func:`_row`)."""
+    for b in range(obs.shape[0]):
+        for n in range(obs.shape[1]):
+            out[b, n] = _row(obs, b, n, log_scale, scale, shift, top, coefficients, size, first_row, any_log)
 
 
 @njit(cache=True, nogil=True)
@@ -152,3 +153,35 @@ def select(
             if value > best_value or (value == best_value and order[a] < best_rank):
                 best_value, best_rank, choice = value, order[a], a
         out[k] = choice
+
+
+@njit(cache=True, nogil=True)
+def learn(
+    q: np.ndarray,
+    state_rows: np.ndarray,
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    next_obs: np.ndarray,
+    log_scale: np.ndarray,
+    scale: np.ndarray,
+    shift: np.ndarray,
+    top: float,
+    coefficients: np.ndarray,
+    size: int,
+    first_row: np.ndarray,
+    any_log: bool,
+    next_masks: np.ndarray,
+    discounts: np.ndarray,
+    alpha: float,
+    next_rows: np.ndarray,
+) -> None:
+    """A training step in one call: :func:`rows`, then :func:`update`.
+
+    Hashes ``next_obs[B, N, D]`` into ``next_rows[B, N]`` and applies the ``B * N``
+    transitions (flat arguments in ``b * N + n`` order).
+
+    Three tight loops (hash, read the next states' values, write) rather than one: a loop of
+    table reads alone keeps many reads in flight (measured 29 vs 45 us per 128 transitions).
+    """
+    rows(next_obs, log_scale, scale, shift, top, coefficients, size, first_row, any_log, next_rows)
+    update(q, state_rows, actions, rewards, next_rows.reshape(-1), next_masks, discounts, alpha)

@@ -143,9 +143,8 @@ class TabularQ:
         if compiled:  # numpy views of the same memory, made once: the kernels' per-call cost is microseconds
             d = self.discretise
             hashing = (self.coefficients.numpy(), config.table_size, self.first_row.numpy())
-            binning = (d.scale.numpy(), d.shift.numpy(), float(d.bins - 1), *hashing)
-            self._rows_kernel = self._kernels.general_rows if d.any_log else self._kernels.linear_rows
-            self._rows_args = (d.log_scale.numpy(), *binning) if d.any_log else binning
+            self._rows_args = (d.log_scale.numpy(), d.scale.numpy(), d.shift.numpy(), float(d.bins - 1), *hashing)
+            self._rows_args += (d.any_log,)
             self._q = self.q.numpy()
 
     def rows(self, obs: torch.Tensor) -> torch.Tensor:
@@ -153,7 +152,7 @@ class TabularQ:
         if self._kernels is not None:
             flat = _array(obs if obs.dim() == 3 else obs.reshape(-1, *obs.shape[-2:]))
             out = np.empty(flat.shape[:2], dtype=np.int64)
-            self._rows_kernel(flat, *self._rows_args, out)
+            self._kernels.rows(flat, *self._rows_args, out)
             rows = torch.from_numpy(out)
             return rows if obs.dim() == 3 else rows.view(obs.shape[:-1])
         bucket = (self.discretise(obs) @ self.coefficients).remainder_(self.config.table_size)
@@ -203,6 +202,59 @@ class TabularQ:
             out,
         )
         return torch.from_numpy(out).view(rows.shape)
+
+    def learn(
+        self,
+        rows: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        next_obs: torch.Tensor,
+        next_masks: torch.Tensor,
+        discounts: torch.Tensor,
+        distinct: bool = False,
+    ) -> torch.Tensor:
+        """A training step: the rows of ``next_obs`` and the update of its ``B x N`` transitions.
+
+        Args:
+            rows: ``[B, N]`` rows of the states the actions were taken in.
+            actions: ``[B, N]`` actions taken.
+            rewards: ``[B, N]`` rewards received.
+            next_obs: ``[B, N, D]`` observations the transitions end in.
+            next_masks: ``[B, N, A]`` valid actions there.
+            discounts: ``[B, N]`` (or flat), see :meth:`update`.
+            distinct: see :meth:`update`.
+
+        Returns:
+            ``[B, N]`` the rows of ``next_obs`` (what :meth:`rows` gives).
+        """
+        if self._kernels is not None:  # one compiled pass: hash, read the next values, update
+            count = rows.numel()
+            next_rows = np.empty(tuple(next_obs.shape[:2]), dtype=np.int64)
+            self._kernels.learn(
+                self._q,
+                _array(rows).reshape(count),
+                _array(actions).reshape(count),
+                _array(rewards).reshape(count),
+                _array(next_obs),
+                *self._rows_args,
+                _array(next_masks).reshape(count, -1),
+                _array(discounts).reshape(count),
+                self.config.alpha,
+                next_rows,
+            )
+            return torch.from_numpy(next_rows)
+        next_rows = self.rows(next_obs)
+        flat_masks = next_masks.reshape(rows.numel(), -1)
+        self.update(
+            rows.reshape(-1),
+            actions.reshape(-1),
+            rewards.reshape(-1),
+            next_rows.reshape(-1),
+            flat_masks,
+            discounts.reshape(-1),
+            distinct,
+        )
+        return next_rows
 
     def update(
         self,
