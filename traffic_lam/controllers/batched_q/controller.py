@@ -412,7 +412,7 @@ class BatchedQ(Controller):
             steps_per_episode = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
             decay_steps = max(1, int(self.params["epsilon_fraction"] * episodes * steps_per_episode / num_envs))
             n = len(self.agents)
-            discounts = torch.full((num_envs * n,), self.tabular_config.gamma, device=self.device)
+            discounts = torch.full((num_envs, n), self.tabular_config.gamma, device=self.device)
             distinct = num_envs == 1 and not self.tabular_config.shared  # one table per transition of a step
             accumulator = NStepAccumulator(self.neural_config.n_step, self.neural_config.gamma)
             buffer = None

@@ -221,24 +221,24 @@ class TabularQ:
             rewards: ``[B, N]`` rewards received.
             next_obs: ``[B, N, D]`` observations the transitions end in.
             next_masks: ``[B, N, A]`` valid actions there.
-            discounts: ``[B, N]`` (or flat), see :meth:`update`.
+            discounts: ``[B, N]``, see :meth:`update`.
             distinct: see :meth:`update`.
 
         Returns:
             ``[B, N]`` the rows of ``next_obs`` (what :meth:`rows` gives).
         """
-        if self._kernels is not None:  # one compiled pass: hash, read the next values, update
-            count = rows.numel()
-            next_rows = np.empty(tuple(next_obs.shape[:2]), dtype=np.int64)
+        if self._kernels is not None:  # one compiled call: hash, read the next values, update
+            state_rows = rows.numpy()
+            next_rows = np.empty_like(state_rows)
             self._kernels.learn(
                 self._q,
-                _array(rows).reshape(count),
-                _array(actions).reshape(count),
-                _array(rewards).reshape(count),
-                _array(next_obs),
+                state_rows,
+                actions.numpy(),
+                rewards.numpy(),
+                next_obs.numpy(),
                 *self._rows_args,
-                _array(next_masks).reshape(count, -1),
-                _array(discounts).reshape(count),
+                next_masks.numpy(),
+                discounts.numpy(),
                 self.config.alpha,
                 next_rows,
             )
