@@ -178,25 +178,19 @@ def learn(
     """A training step in one call: :func:`rows` of ``next_obs``, then :func:`update`.
 
     Every per-transition argument is ``[B, N]`` (``next_masks`` ``[B, N, A]``, ``next_obs``
-    ``[B, N, D]``); the ``B x N`` transitions are applied in ``b * N + n`` order. Three tight
-    loops (hash, read the next states' values, write) rather than one: a loop of table
+    ``[B, N, D]``); the ``B x N`` transitions are applied in ``b * N + n`` order. Separate
+    tight loops (hash, read the next states' values, write) rather than one: a loop of table
     reads alone keeps many reads in flight (measured 29 vs 45 us per 128 transitions).
     """
     rows(next_obs, log_scale, scale, shift, top, coefficients, size, first_row, any_log, next_rows)
-    batch, signals, num_actions = next_masks.shape
-    targets = np.empty((batch, signals), dtype=q.dtype)
-    blocked = np.float32(-np.inf)
-    for b in range(batch):
-        for n in range(signals):
-            row = next_rows[b, n]
-            best = blocked
-            for a in range(num_actions):
-                best = max(best, q[row, a] if next_masks[b, n, a] else blocked)
-            if best == blocked:
-                best = np.float32(0.0)
-            targets[b, n] = rewards[b, n] + discounts[b, n] * best
-    step = np.float32(alpha)
-    for b in range(batch):
-        for n in range(signals):
-            row, action = state_rows[b, n], actions[b, n]
-            q[row, action] += step * (targets[b, n] - q[row, action])
+    count = next_rows.size
+    update(
+        q,
+        np.ascontiguousarray(state_rows).reshape(count),
+        np.ascontiguousarray(actions).reshape(count),
+        np.ascontiguousarray(rewards).reshape(count),
+        np.ascontiguousarray(next_rows).reshape(count),
+        np.ascontiguousarray(next_masks).reshape((count, next_masks.shape[2])),
+        np.ascontiguousarray(discounts).reshape(count),
+        alpha,
+    )
