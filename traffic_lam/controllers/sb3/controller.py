@@ -55,8 +55,8 @@ PPO_DEFAULTS: dict[str, Any] = {
 """MaskablePPO hyperparameters (``n_steps`` per signal per simulation before an update).
 
 Measured on RESCO grid4x4 (80 episodes, scaled rewards): with ``n_epochs`` 10 and no entropy
-bonus the final policy reached 46.1 s (47.8 s sampling from it); with 5 epochs and ``ent_coef`` 0.01 it was still at
-~60 s after 50 episodes, a policy that stays random where it should commit.
+bonus the final policy reached 46.1 s (47.8 s sampling from it); with 5 epochs and ``ent_coef``
+0.01 it was still at ~60 s after 50 episodes, a policy that stays random where it should commit.
 """
 
 
