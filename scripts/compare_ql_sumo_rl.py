@@ -24,8 +24,11 @@ DESIGN.md §4) from SUMO's own tripinfo output, read by :func:`traffic_lam.metri
   half of training, geometric where ours is linear).
 * **Environment**: each learner in its own environment; sumo-rl with libsumo
   (``LIBSUMO_AS_TRACI=1``). Both simulations get the same tripinfo flags and ``--end``.
-  Reward ``diff-waiting-time`` on both sides, with the same definition: the change of the
-  incoming lanes' vehicles' accumulated waiting time (``--waiting-time-memory 1000``) / 100.
+  Reward ``diff-waiting-time`` on both sides: the change of the incoming lanes' vehicles'
+  accumulated waiting time (``--waiting-time-memory 1000``) / 100. sumo-rl also splits a
+  vehicle's time between the lanes it waited on, ours counts it whole on the lane it is on;
+  on this single intersection the two differ only for a vehicle that changed lanes while
+  waiting (on a grid, ours also counts waiting done upstream).
 * **Ours**: the same alpha, gamma, discretisation and episode count; ``--ours`` adds our
   learner's own settings (JSON of :class:`BatchedQ` arguments) to try, each printed in its row.
 
@@ -201,8 +204,9 @@ def ours_run(
 
     net, routes = network_files()
     options = env_options(routes, seconds)
-    settings = {"alpha": ALPHA, "gamma": GAMMA, "seed": run, **extra}
-    learner = BatchedQ(mode="tabular", observation="default", bins=10, device="cpu", **settings)
+    settings = {"mode": "tabular", "observation": "default", "bins": 10, "device": "cpu"}
+    settings.update({"alpha": ALPHA, "gamma": GAMMA, "seed": run, **extra})
+    learner = BatchedQ(**settings)
     started = time.perf_counter()
     learner.learn(EnvFactory(str(net), options), _Budget(episodes, num_envs, run))
     train_s = time.perf_counter() - started
@@ -250,7 +254,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=30, help="training episodes for both (default 30)")
     parser.add_argument("--seconds", type=int, default=3600, help="episode length in s (default 3600)")
-    parser.add_argument("--eval-seeds", type=int, default=3, help="evaluation seeds 0..n-1 (default 3)")
+    parser.add_argument("--eval-seeds", type=int, default=10, help="evaluation seeds 0..n-1 (default 10)")
     parser.add_argument("--num-envs", type=int, default=2, help="parallel simulations for ours (default 2)")
     parser.add_argument("--out", default=None, help="folder for sumo-rl's tripinfo files (default: temporary)")
     parser.add_argument(

@@ -349,3 +349,32 @@ def test_compiled_and_tensor_paths_agree():
     ]
     assert torch.equal(steps[0], steps[1]) and torch.equal(steps[0], learners[0].state_of(next_obs))
     assert torch.allclose(learners[0].table.q, learners[1].table.q, atol=1e-5)
+
+
+def test_compiled_and_tensor_paths_agree_on_edges_and_empty_masks():
+    """Bin edges, infinities and huge values bin alike on both paths; a signal with nothing
+    allowed keeps its green on both; a compiled table survives pickling."""
+    import pickle
+
+    low, high = np.array([[-1.0, 0.0]], np.float32), np.array([[1.0, 1.0]], np.float32)
+    tables = [
+        TabularQ(TabularConfig(bins=10, table_size=1 << 20), low, high, 2, CPU, kernels=k) for k in ("numba", "torch")
+    ]
+    edges = torch.linspace(-1.0, 1.0, 2001)
+    values = torch.cat([edges, torch.tensor([float("inf"), -float("inf"), 1e30, -1e30])])
+    obs = torch.stack([values, values.clamp(0, 1)], -1).view(-1, 1, 2)
+    rows = [t.rows(obs) for t in tables]
+    assert torch.equal(rows[0], rows[1])
+    learners = []
+    for kernels in ("numba", "torch"):
+        learner = BatchedQ(mode="tabular", device="cpu", kernels=kernels)
+        learner.build(["a", "b"], [2, 2], [3, 2])
+        learners.append(learner)
+    masks = torch.tensor([[[False, False, False], [True, True, False]]])
+    current = torch.tensor([[2, 1]])
+    chosen = [learner.select(torch.zeros(1, 2, 2), masks, 0.0, current) for learner in learners]
+    assert chosen[0].tolist() == chosen[1].tolist() == [[2, 0]]
+    copy = pickle.loads(pickle.dumps(tables[0]))
+    copy.update(*(t.view(1) for t in (torch.tensor(3), torch.tensor(1), torch.tensor(1.0), torch.tensor(3))),
+                torch.ones(1, 2, dtype=torch.bool), torch.tensor([0.0]))  # fmt: skip
+    assert copy.compiled and copy.q[3, 1].item() == pytest.approx(0.1) and tables[0].q[3, 1].item() == 0.0

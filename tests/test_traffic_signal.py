@@ -83,6 +83,13 @@ def test_max_green_forces_a_change():
     assert changes[-1] == (22.0, "rrGG")
 
 
+def test_max_green_keeps_a_lone_green_allowed():
+    sig = TrafficSignal(layout(greens=("GGGG",)), SignalTiming(delta_time=5, yellow_time=2, min_green=5, max_green=20))
+    sig.reset(now=0.0)
+    sig.now = 40.0
+    assert sig.action_mask().tolist() == [1]  # nothing to switch to: never an empty mask
+
+
 def test_out_of_range_action_raises():
     sig = signal()
     with pytest.raises(ValueError, match="signal 'J': action 7"):

@@ -22,9 +22,11 @@ from traffic_lam.signals import TrafficSignal
 class DiffWaitingTime:
     """Decrease of the vehicles' accumulated waiting time on the incoming lanes since the last decision.
 
-    As sumo-rl defines it: per vehicle on an incoming lane, SUMO's accumulated waiting time
+    Like sumo-rl's: per vehicle on an incoming lane, SUMO's accumulated waiting time
     (which keeps growing while it queues, ``--waiting-time-memory`` 1000 s), summed, in
     units of 100 s; positive when waiting shrinks, i.e. when waiting vehicles are served.
+    (sumo-rl splits a vehicle's time between the lanes it waited on; here it counts whole
+    on the lane the vehicle is on, waiting at upstream signals within the memory included.)
     (A lane's *current* waiting time resets as soon as a queue creeps forward, which
     rewards shuffling queues: measured, a tabular learner got 146 s delay with it against
     39 s with this definition.)

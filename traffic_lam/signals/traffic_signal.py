@@ -220,7 +220,7 @@ class TrafficSignal:
             mask[self.green] = 1
         else:
             mask = np.ones(self.num_greens, dtype=np.int8)
-            if shown >= self.timing.max_green:
+            if shown >= self.timing.max_green and self.num_greens > 1:  # a lone green stays allowed
                 mask[self.green] = 0
         return mask
 

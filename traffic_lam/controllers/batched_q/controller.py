@@ -332,8 +332,9 @@ class BatchedQ(Controller):
         blocked = ~masks
         with torch.no_grad():  # (a no-op under the inference mode of training and acting)
             q = self._values(state).masked_fill_(blocked, float("-inf"))
-        best = q == q.amax(-1, keepdim=True)
+        best = (q == q.amax(-1, keepdim=True)) & masks
         greedy = torch.where(best, self._tie_order[current], self.num_actions).argmin(-1)
+        greedy = torch.where(masks.any(-1), greedy, current)  # nothing allowed: keep the green
         if draws is None:
             return greedy
         random = draws[..., :-1].masked_fill(blocked, -1.0).argmax(-1)  # uniform among allowed actions
@@ -594,6 +595,7 @@ class BatchedQ(Controller):
         params = dict(state["params"])
         if device is not None:
             params["device"] = device
+            params["kernels"] = "auto"  # the kernels that suit the device it is loaded on
         learner = cls(**params)
         learner._restore_state(state)
         return learner

@@ -133,7 +133,7 @@ def select(
         epsilon: probability of exploring.
         draws: ``[K, A + 1]`` uniforms in [0, 1): the first ``A`` pick the random allowed
             action (the largest draw among allowed ones), the last decides to explore.
-        out: ``[K]`` chosen actions.
+        out: ``[K]`` chosen actions (the current green where no action is allowed).
     """
     count, num_actions = masks.shape
     for k in range(count):
@@ -145,7 +145,7 @@ def select(
             out[k] = choice
             continue
         row, order = rows[k], tie_order[current[k]]
-        best_value, best_rank, choice = -np.inf, num_actions, 0
+        best_value, best_rank, choice = -np.inf, num_actions, current[k]  # nothing allowed: keep the green
         for a in range(num_actions):
             if not masks[k, a]:
                 continue

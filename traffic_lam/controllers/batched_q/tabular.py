@@ -93,8 +93,10 @@ class Discretiser:
         """Bin index (int64) of every feature of ``obs`` ``[..., N, D]``."""
         if self.any_log:
             obs = torch.where(self.log_scale, _symlog2(obs), obs)
-        # truncation toward zero equals floor for every value that survives the clamp at 0
-        return torch.addcmul(self.shift, obs, self.scale).to(torch.int64).clamp_(0, self.bins - 1)
+        # clamp before the conversion (inf and huge values land in the last bin), then truncate
+        # (= floor at >= 0); a separate multiply and add, not a fused one, rounds exactly as the
+        # compiled CPU kernel does, so both paths put bin-edge values in the same bin
+        return (obs * self.scale).add_(self.shift).clamp_(0, self.bins - 1).to(torch.int64)
 
 
 class TabularQ:
@@ -138,11 +140,15 @@ class TabularQ:
             raise ValueError(f"kernels: expected auto, numba or torch, got {kernels!r}")
         if kernels == "numba" and device.type != "cpu":
             raise ValueError(f"kernels: numba runs on the CPU, the table is on {device}")
-        compiled = kernels == "numba" or (kernels == "auto" and device.type == "cpu")
+        self._compiled = kernels == "numba" or (kernels == "auto" and device.type == "cpu")
+        self._attach_kernels(self._compiled)
+
+    def _attach_kernels(self, compiled: bool) -> None:
+        """Import the compiled kernels and make the numpy views of the table they work on."""
         self._kernels = importlib.import_module("traffic_lam.controllers.batched_q.kernels") if compiled else None
         if compiled:  # numpy views of the same memory, made once: the kernels' per-call cost is microseconds
             d = self.discretise
-            hashing = (self.coefficients.numpy(), config.table_size, self.first_row.numpy())
+            hashing = (self.coefficients.numpy(), self.config.table_size, self.first_row.numpy())
             self._rows_args = (d.log_scale.numpy(), d.scale.numpy(), d.shift.numpy(), float(d.bins - 1), *hashing)
             self._rows_args += (d.any_log,)
             self._q = self.q.numpy()
@@ -150,13 +156,21 @@ class TabularQ:
     def rows(self, obs: torch.Tensor) -> torch.Tensor:
         """Table row of each signal's state: observations ``[..., N, D]`` -> ``[..., N]`` (int64)."""
         if self._kernels is not None:
-            flat = _array(obs if obs.dim() == 3 else obs.reshape(-1, *obs.shape[-2:]))
+            flat = _array(obs if obs.ndim == 3 else obs.reshape(-1, *obs.shape[-2:]))
             out = np.empty(flat.shape[:2], dtype=np.int64)
             self._kernels.rows(flat, *self._rows_args, out)
             rows = torch.from_numpy(out)
-            return rows if obs.dim() == 3 else rows.view(obs.shape[:-1])
+            return rows if obs.ndim == 3 else rows.view(tuple(obs.shape[:-1]))
         bucket = (self.discretise(obs) @ self.coefficients).remainder_(self.config.table_size)
         return bucket.add_(self.first_row)
+
+    def __getstate__(self) -> dict:
+        """Pickle without the kernels module and the numpy views (rebuilt on unpickling)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_kernels", "_q", "_rows_args")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._attach_kernels(state.get("_compiled", False))
 
     @property
     def compiled(self) -> bool:

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import pickle
 import tempfile
+import warnings
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,8 +71,8 @@ class SB3Controller(Controller):
             (adjacency read from the network).
         neighbour_reward: weight of the neighbours' mean reward added to each signal's reward.
         normalize_reward: divide rewards by a running estimate of the discounted return's
-            standard deviation while training (SB3 ``VecNormalize``); ``None`` takes the
-            algorithm's default (on for PPO, off for DQN).
+            standard deviation while training, clipped to +-10 (SB3 ``VecNormalize``); ``None``
+            takes the algorithm's default (on for PPO, off for DQN).
         hidden: width of the two hidden layers.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         seed: seeds the learner.
@@ -147,6 +148,12 @@ class SB3Controller(Controller):
                 if scaler.is_file():  # resume with the running return statistics
                     train_env = VecNormalize.load(str(scaler), vec)
                 else:
+                    if checkpoint.is_file():
+                        warnings.warn(
+                            f"{self.name}: {checkpoint} was trained without reward scaling statistics; "
+                            "resuming with fresh ones (normalize_reward: false keeps raw rewards)",
+                            stacklevel=2,
+                        )
                     gamma = float(self.hyperparameters["gamma"])
                     train_env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=gamma)
             steps_per_episode = int((venv.config.end_time - venv.config.begin_time) // venv.config.timing.delta_time)
@@ -363,14 +370,14 @@ class _Progress(BaseCallback):
     def save_checkpoint(self) -> None:
         """Save model (and DQN's replay buffer) where :meth:`SB3Controller._learn` resumes from."""
         assert self.checkpoint is not None
+        normalizer = self.model.get_vec_normalize_env()
+        if normalizer is not None:  # before the model: a resumed model never lacks its statistics
+            with atomic_open(self.checkpoint.with_name("reward_scaling.pkl"), "wb", encoding=None) as handle:
+                pickle.dump(normalizer, handle)
         with atomic_open(self.checkpoint, "wb", encoding=None) as handle:
             self.model.save(handle)
         if hasattr(self.model, "save_replay_buffer"):
             self.model.save_replay_buffer(self.checkpoint.with_name("replay_buffer.pkl"))
-        normalizer = self.model.get_vec_normalize_env()
-        if normalizer is not None:
-            with atomic_open(self.checkpoint.with_name("reward_scaling.pkl"), "wb", encoding=None) as handle:
-                pickle.dump(normalizer, handle)
 
 
 def _meta_path(path: Path) -> Path:
