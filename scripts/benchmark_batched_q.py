@@ -106,7 +106,11 @@ def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto"
     table = TabularQ(TabularConfig(bins=BINS, alpha=0.1, gamma=0.99), low, high, ACTIONS, dev, kernels=kernels)
     masks = torch.ones(batch_envs, SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
     discounts = torch.full((batch_envs, SIGNALS), 0.99, device=dev)
-    # per step, the tensors a training step hands over (built there from the simulations' replies)
+    # per step, what a training step hands over (built there from the simulations' replies):
+    # tensors, or numpy arrays where the table runs compiled CPU kernels (BatchedQ keeps its
+    # arrays in numpy then)
+    if table.compiled:
+        obs, actions, rewards, masks, discounts = (x.numpy() for x in (obs, actions, rewards, masks, discounts))
     next_obs, step_actions, step_rewards = list(obs[1:]), list(actions), list(rewards)
 
     def step(t: int, rows: torch.Tensor) -> torch.Tensor:  # a training step's table work (see BatchedQ._learn)

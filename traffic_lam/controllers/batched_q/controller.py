@@ -191,6 +191,7 @@ class BatchedQ(Controller):
         self.obs_dim = 0
         self.num_actions = 0
         self.table: TabularQ | None = None
+        self._numpy = False  # see build(): arrays instead of tensors on the hot path
         self.online: BatchedMLP | None = None
         self.target: BatchedMLP | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -248,6 +249,7 @@ class BatchedQ(Controller):
         if self.mode == "tabular":
             kernels = str(self.params["kernels"])
             self.table = TabularQ(self.tabular_config, self.obs_low, self.obs_high, a, self.device, seed, kernels)
+            self._numpy = self.table.compiled  # the compiled kernels take numpy arrays as they are
             return
         torch.manual_seed(seed)
         nets = 1 if self.neural_config.shared else n
@@ -351,6 +353,8 @@ class BatchedQ(Controller):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Observations ``[B, N, D]``, masks ``[B, N, A]`` (bool) and current greens ``[B, N]`` of ``B`` simulations.
 
+        Tensors on the learner's device; numpy arrays for a tabular learner on compiled CPU kernels.
+
         One concatenation per quantity for all simulations and signals, written into
         precomputed zero-padded positions; a signal missing from a dict gets zeros, a
         full mask and green 0.
@@ -366,6 +370,8 @@ class BatchedQ(Controller):
             masks[:, self._mask_index] = flat_masks.reshape(b, -1)
         else:
             obs, masks = flat_obs.astype(np.float32, copy=False), flat_masks.astype(bool)
+        if self._numpy:  # compiled tabular learner on the CPU: arrays, no tensors needed
+            return obs.reshape(b, n, self.obs_dim), masks.reshape(b, n, self.num_actions), current.reshape(b, n)
         obs_t = torch.from_numpy(obs.reshape(b, n, self.obs_dim))
         masks_t = torch.from_numpy(masks.reshape(b, n, self.num_actions))
         current_t = torch.from_numpy(current.reshape(b, n))
@@ -413,7 +419,9 @@ class BatchedQ(Controller):
             steps_per_episode = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
             decay_steps = max(1, int(self.params["epsilon_fraction"] * episodes * steps_per_episode / num_envs))
             n = len(self.agents)
-            discounts = torch.full((num_envs, n), self.tabular_config.gamma, device=self.device)
+            discounts: Any = torch.full((num_envs, n), self.tabular_config.gamma, device=self.device)
+            if self._numpy:
+                discounts = np.full((num_envs, n), self.tabular_config.gamma, dtype=np.float32)
             distinct = num_envs == 1 and not self.tabular_config.shared  # one table per transition of a step
             accumulator = NStepAccumulator(self.neural_config.n_step, self.neural_config.gamma)
             buffer = None
@@ -447,7 +455,9 @@ class BatchedQ(Controller):
                     tick, cpu_tick = time.perf_counter(), time.process_time()
                     next_obs, next_masks, next_current = self._stack(next_observations, next_infos)
                     reward_np = np.fromiter((r[a] for r in rewards for a in agents), np.float32, num_envs * n)
-                    reward = torch.from_numpy(reward_np).view(num_envs, n).to(self.device)
+                    reward: Any = reward_np.reshape(num_envs, n)
+                    if not self._numpy:
+                        reward = torch.from_numpy(reward).to(self.device)
                     end_infos = [i[agents[0]].get("final_info", i[agents[0]]) for i in next_infos]
                     end_obs, end_masks = next_obs, next_masks
                     if any(dones):
@@ -503,12 +513,13 @@ class BatchedQ(Controller):
         self, next_obs: torch.Tensor, next_masks: torch.Tensor, infos: list[dict], dones: list[bool]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``next_obs`` / ``next_masks`` with the rows of finished simulations replaced by their final ones."""
-        end_obs, end_masks = next_obs.clone(), next_masks.clone()
+        end_obs, end_masks = (x.copy() if isinstance(x, np.ndarray) else x.clone() for x in (next_obs, next_masks))
         for e in np.flatnonzero(dones):
             info = infos[e]
             final_obs = {a: info[a]["final_observation"] for a in info}
             final_info = {a: info[a]["final_info"] for a in info}
-            end_obs[e], end_masks[e], _ = (t[0] for t in self._stack([final_obs], [final_info]))
+            final = self._stack([final_obs], [final_info])
+            end_obs[e], end_masks[e] = (_like(end_obs, x[0]) for x in final[:2])
         return end_obs, end_masks
 
     def _epsilon(self, decay_steps: int) -> float:
@@ -637,6 +648,13 @@ class BatchedQ(Controller):
 
     def _restore(self, state: Any) -> None:
         return None
+
+
+def _like(reference: Any, values: Any) -> Any:
+    """``values`` as the same kind as ``reference``: a numpy array or a tensor on its device."""
+    if isinstance(reference, np.ndarray):
+        return np.asarray(values)
+    return torch.as_tensor(values, device=reference.device)
 
 
 def _curve_csv(curve: list[dict[str, Any]]) -> str:
