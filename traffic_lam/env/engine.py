@@ -94,6 +94,9 @@ class SimulationEngine:
         self._lanes = lanes
         self._in_index = {sid: np.array([seen[l] for l in s.layout.in_lanes]) for sid, s in self.signals.items()}
         self._out_index = {sid: np.array([seen[l] for l in s.layout.out_lanes]) for sid, s in self.signals.items()}
+        self._incoming = np.zeros(len(lanes), dtype=bool)  # lanes some signal reads as incoming
+        for index in self._in_index.values():
+            self._incoming[index] = True
         self._lane_cache: dict[str, np.ndarray] = {}
         self._lane_getters: dict[str, Any] = {}
         self._lane_lengths: np.ndarray | None = None
@@ -228,13 +231,13 @@ class SimulationEngine:
         A vehicle's accumulated waiting time (SUMO ``--waiting-time-memory``, 1000 s here)
         keeps growing while it queues and does not reset when the queue creeps forward,
         unlike the lane's current waiting time; sumo-rl's ``diff-waiting-time`` uses it.
-        Only lanes with vehicles are read.
+        Only incoming lanes with vehicles are read (it is only asked of incoming lanes).
         """
         sim = self._sim
         vehicles = self._lane_values("vehicles")
         values = np.zeros(len(self._lanes))
         accumulated = sim.vehicle.getAccumulatedWaitingTime
-        for k in np.flatnonzero(vehicles > 0):
+        for k in np.flatnonzero(self._incoming & (vehicles > 0)):
             values[k] = sum(map(accumulated, sim.lane.getLastStepVehicleIDs(self._lanes[k])))
         self._lane_cache["accumulated_waiting"] = values
         return values
@@ -306,9 +309,8 @@ class SimulationEngine:
                 links = sim.lane.getLinks(lane)
                 if len(links) == 1 and links[0][6] == "s":  # (lane, prio, open, foe, via, state, dir, length)
                     predecessors.setdefault(links[0][0], []).append((lane, links[0][4]))
-        incoming = sorted({int(k) for index in self._in_index.values() for k in index})
         result: dict[int, list[tuple[str, float]]] = {}
-        for k in incoming:
+        for k in map(int, np.flatnonzero(self._incoming)):
             lane = self._lanes[k]
             if length(lane) >= distance:
                 continue

@@ -237,14 +237,11 @@ class BatchedQ(Controller):
         self._obs_index = np.concatenate([i * d + np.arange(k) for i, k in enumerate(self.obs_sizes)])
         self._mask_index = np.concatenate([i * a + np.arange(k) for i, k in enumerate(self.action_sizes)])
         self._padded = len(set(self.obs_sizes)) > 1 or len(set(self.action_sizes)) > 1
-        self._blank_obs = [np.zeros(k, dtype=np.float32) for k in self.obs_sizes]
-        self._blank_mask = [np.ones(k, dtype=np.int8) for k in self.action_sizes]
         # tie order: row c ranks the actions after current green c: c + 1 first, c itself last
         self._tie_order = (torch.arange(a) - torch.arange(a).unsqueeze(-1) - 1).remainder(a).to(self.device)
-        self._pairs = list(zip(self.agents, self._blank_obs, self._blank_mask, strict=True))
-        self.valid_actions = torch.zeros(n, a, dtype=torch.bool, device=self.device)
-        for i, size in enumerate(self.action_sizes):
-            self.valid_actions[i, :size] = True
+        blank_obs = [np.zeros(k, dtype=np.float32) for k in self.obs_sizes]  # for a signal missing from a dict
+        blank_mask = [np.ones(k, dtype=np.int8) for k in self.action_sizes]
+        self._pairs = list(zip(self.agents, blank_obs, blank_mask, strict=True))
         seed = int(self.params["seed"])
         if self.mode == "tabular":
             kernels = str(self.params["kernels"])
@@ -568,7 +565,6 @@ class BatchedQ(Controller):
             "agents": list(self.agents),
             "obs_dim": self.obs_dim,
             "num_actions": self.num_actions,
-            "valid_actions": self.valid_actions.cpu() if self.agents else None,
             "obs_sizes": list(self.obs_sizes) if self.agents else [],
             "action_sizes": list(self.action_sizes) if self.agents else [],
             "obs_low": torch.from_numpy(self.obs_low) if self.agents else None,
