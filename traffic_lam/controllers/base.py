@@ -62,8 +62,6 @@ class Controller(ABC):
         self.params: dict[str, Any] = dict(params)
         self.episodes = 0
         self.steps = 0
-        self.action_spaces: dict[str, Any] = {}
-        self.observation_spaces: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ environment needs
     def observation_spec(self) -> Any:
@@ -95,7 +93,7 @@ class Controller(ABC):
 
     # ------------------------------------------------------------------ episode interface
     def setup(self, env: Any) -> None:
-        """Bind to an environment before the first episode (remembers its spaces).
+        """Bind to an environment before the first episode.
 
         Args:
             env: a :class:`~traffic_lam.env.TrafficSignalEnv` or a
@@ -103,8 +101,6 @@ class Controller(ABC):
                 and ``action_spaces`` / ``observation_spaces`` dicts).
 
         """
-        self.action_spaces = {a: env.action_spaces[a] for a in env.possible_agents}
-        self.observation_spaces = {a: env.observation_spaces[a] for a in env.possible_agents}
         self._setup(env)
 
     def reset(self) -> None:

@@ -23,5 +23,4 @@ class Greedy(PhaseScoreController):
     """
 
     name: ClassVar[str] = "greedy"
-    observation: ClassVar[str | None] = "wave"
     observation_class: ClassVar[type] = WaveObservation

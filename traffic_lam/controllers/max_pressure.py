@@ -25,5 +25,4 @@ class MaxPressure(PhaseScoreController):
     """
 
     name: ClassVar[str] = "max-pressure"
-    observation: ClassVar[str | None] = "queue-pressure"
     observation_class: ClassVar[type] = QueuePressureObservation

@@ -16,8 +16,8 @@ class PhaseScoreController(Controller):
 
     The observation (``observation_class``, built with the controller's detection range)
     ends with one score per green; :class:`~traffic_lam.controllers.base.QueueRotation`
-    picks among the greens the action mask allows. Subclasses set ``name``,
-    ``observation`` and ``observation_class``.
+    picks among the greens the action mask allows. Subclasses set ``name`` and
+    ``observation_class``.
 
     Args:
         detection_range: metres of each lane the detectors see.
