@@ -7,13 +7,12 @@ with the first ``programID`` in sorted order.
 
 from __future__ import annotations
 
-import gzip
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from traffic_lam.errors import NetworkError
+from traffic_lam.files import open_xml
 from traffic_lam.sim.network import NetworkSpec
 
 
@@ -68,7 +67,7 @@ def read_programs(network: NetworkSpec) -> dict[str, Program]:
 def _programs(path: Path) -> list[Program]:
     found: list[Program] = []
     try:
-        with _open(path) as handle:
+        with open_xml(path) as handle:
             for _, element in ET.iterparse(handle):
                 if element.tag == "tlLogic":
                     phases = tuple(
@@ -100,7 +99,3 @@ def _programs(path: Path) -> list[Program]:
 
 def _number(raw: str | None) -> float | None:
     return None if raw is None else float(raw)
-
-
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")

@@ -21,7 +21,7 @@ from typing import Any
 
 from traffic_lam.experiments.executors import Outcome, run_jobs
 from traffic_lam.experiments.scenario import ControllerSpec, Scenario
-from traffic_lam.experiments.store import ResultsStore
+from traffic_lam.experiments.store import ResultsStore, job_key
 
 EPISODE_SEED_STRIDE = 1000
 """Episode ``k`` of evaluation seed ``s`` runs SUMO with seed ``s + 1000 * k``."""
@@ -123,7 +123,7 @@ def run_scenario(
             continue
         for seed in scenario.evaluation.seeds:
             for episode in range(scenario.evaluation.episodes):
-                if f"{controller.name}|{seed}|{episode}" in finished:
+                if job_key(controller.name, seed, episode) in finished:
                     summary.skipped += 1
                 else:
                     jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir)))

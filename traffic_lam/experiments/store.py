@@ -12,13 +12,11 @@ Layout of a run folder::
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from traffic_lam.files import atomic_write_text, ensure_writable_dir
+from traffic_lam.files import atomic_write_text, ensure_writable_dir, read_csv, write_csv
 
 KEY_COLUMNS = ("controller", "network", "seed", "episode")
 
@@ -30,22 +28,12 @@ def job_key(controller: str, seed: int, episode: int) -> str:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Read a results CSV, converting numbers back from text (empty cells become None)."""
-    with path.open(newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    return read_csv(path)
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write rows as CSV atomically; key columns first, then the rest in first-seen order."""
-    rows = list(rows)
-    columns: list[str] = [c for c in KEY_COLUMNS if any(c in r for r in rows)]
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    atomic_write_text(path, buffer.getvalue())
+    write_csv(path, rows, first=KEY_COLUMNS)
 
 
 class ResultsStore:
@@ -106,16 +94,3 @@ class ResultsStore:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _parse(text: str | None) -> Any:
-    if text is None or text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text in ("True", "False"):
-        return text == "True"
-    return text

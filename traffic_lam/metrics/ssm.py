@@ -13,15 +13,15 @@ The device is expensive (≈ 2.3× simulation time on RESCO grid4x4; see
 
 from __future__ import annotations
 
-import gzip
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from traffic_lam.errors import ConfigError, NetworkError, SimulationError
+from traffic_lam.files import open_xml
 from traffic_lam.signals import SignalLayout
+from traffic_lam.signals.layout import lane_edge
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,12 @@ def junction_edges(net_file: str | Path, layouts: Mapping[str, SignalLayout]) ->
         NetworkError: the net file cannot be read.
 
     """
-    edges = {_edge(lane) for layout in layouts.values() for lane in layout.in_lanes + layout.out_lanes}
-    incoming = {_edge(lane) for layout in layouts.values() for lane in layout.in_lanes}
+    edges = {lane_edge(lane) for layout in layouts.values() for lane in layout.in_lanes + layout.out_lanes}
+    incoming = {lane_edge(lane) for layout in layouts.values() for lane in layout.in_lanes}
     nodes: set[str] = set()
     internal: list[str] = []
     try:
-        with _open(Path(net_file)) as handle:
+        with open_xml(Path(net_file)) as handle:
             for _, element in ET.iterparse(handle):
                 if element.tag == "edge":
                     edge_id = element.get("id", "")
@@ -151,11 +151,3 @@ def _passes(node: ET.Element | None, test: object) -> int:
     except ValueError:  # "NA": not measured in this conflict
         return 0
     return int(test(value))  # type: ignore[operator]
-
-
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
-def _edge(lane_id: str) -> str:
-    return lane_id.rsplit("_", 1)[0]

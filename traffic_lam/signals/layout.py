@@ -187,10 +187,10 @@ def _with_neighbours(net: Any, layouts: dict[str, SignalLayout]) -> dict[str, Si
     owner_of_edge: dict[str, str] = {}
     for layout in layouts.values():
         for lane in layout.in_lanes:
-            owner_of_edge.setdefault(_edge(lane), layout.id)
+            owner_of_edge.setdefault(lane_edge(lane), layout.id)
     near: dict[str, set[str]] = {tls_id: set() for tls_id in layouts}
     for layout in layouts.values():
-        frontier = [(_edge(lane), 0.0) for lane in layout.out_lanes]
+        frontier = [(lane_edge(lane), 0.0) for lane in layout.out_lanes]
         seen: set[str] = set()
         while frontier:
             edge_id, travelled = frontier.pop()
@@ -214,5 +214,6 @@ def _with_neighbours(net: Any, layouts: dict[str, SignalLayout]) -> dict[str, Si
     return {tls_id: replace(layout, neighbours=tuple(sorted(near[tls_id]))) for tls_id, layout in layouts.items()}
 
 
-def _edge(lane_id: str) -> str:
+def lane_edge(lane_id: str) -> str:
+    """The edge a SUMO lane id belongs to (``"edge_2"`` -> ``"edge"``)."""
     return lane_id.rsplit("_", 1)[0]

@@ -17,9 +17,7 @@ stacked only on the step it ends.
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib
-import io
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -40,7 +38,7 @@ from traffic_lam.controllers.batched_q.neural import (
 )
 from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
 from traffic_lam.errors import ConfigError, ControllerError
-from traffic_lam.files import atomic_open, atomic_write_text
+from traffic_lam.files import atomic_open, read_csv, write_csv
 
 MODES = ("tabular", "neural")
 
@@ -499,8 +497,8 @@ class BatchedQ(Controller):
                         due = checkpoint_every and self.training_episodes % checkpoint_every == 0
                         if checkpoint is not None and due:
                             self._save_checkpoint(checkpoint, curve)
-                        if curve_file is not None:
-                            _write_curve(Path(curve_file), curve)
+                    if curve_file is not None and any(dones):  # once, however many simulations finished
+                        write_csv(Path(curve_file), curve)
                     obs, masks, current, state = next_obs, next_masks, next_current, next_state
             self.timing["wall_s"] += time.perf_counter() - started
         if checkpoint is not None:
@@ -628,16 +626,13 @@ class BatchedQ(Controller):
 
     def _save_checkpoint(self, path: Path, curve: list[dict[str, Any]]) -> None:
         self.save(path)
-        atomic_write_text(path.with_suffix(".curve.csv"), _curve_csv(curve))
+        write_csv(path.with_suffix(".curve.csv"), curve)
 
     def _restore_checkpoint(self, path: Path) -> list[dict[str, Any]]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         self._restore_state(state)
         curve_path = path.with_suffix(".curve.csv")
-        if not curve_path.is_file():
-            return []
-        with curve_path.open(newline="") as handle:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return read_csv(curve_path) if curve_path.is_file() else []
 
     def _state(self) -> Any:
         return None
@@ -651,16 +646,3 @@ def _like(reference: Any, values: Any) -> Any:
     if isinstance(reference, np.ndarray):
         return np.asarray(values)
     return torch.as_tensor(values, device=reference.device)
-
-
-def _curve_csv(curve: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    if curve:
-        writer = csv.DictWriter(buffer, fieldnames=list(curve[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(curve)
-    return buffer.getvalue()
-
-
-def _write_curve(path: Path, curve: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, _curve_csv(curve))

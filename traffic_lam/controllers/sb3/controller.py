@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from traffic_lam.controllers.base import Controller
 from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.errors import ConfigError, ControllerError
-from traffic_lam.files import atomic_open, atomic_write_text
+from traffic_lam.files import atomic_open, atomic_write_text, read_csv, write_csv
 
 SHARING = ("shared", "independent")
 
@@ -364,7 +364,7 @@ class _Progress(BaseCallback):
                 self.save_checkpoint()
         finished.clear()
         if self.curve_file:
-            _write_curve(Path(self.curve_file), self.curve)
+            write_csv(Path(self.curve_file), self.curve)
         return True
 
     def save_checkpoint(self) -> None:
@@ -385,21 +385,4 @@ def _meta_path(path: Path) -> Path:
 
 
 def _read_curve(path: Path) -> list[dict[str, Any]]:
-    import csv
-
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _write_curve(path: Path, curve: list[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    columns = list(dict.fromkeys(k for row in curve for k in row))
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(curve)
-    atomic_write_text(path, buffer.getvalue())
+    return read_csv(path) if path.is_file() else []
