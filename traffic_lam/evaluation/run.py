@@ -277,6 +277,9 @@ def _env_options(ctrl: Controller, options: dict[str, Any]) -> dict[str, Any]:
             f"{merged['observation']!r}"
         )
     merged.update(needed)
+    # scoring reads no reward: the cheapest one (halting counts, read for the infos anyway)
+    # instead of the default diff-waiting-time, which reads every queued vehicle at each decision
+    merged.setdefault("reward", "queue")
     flags = merged.get("sumo_options") or ()
     if isinstance(flags, str):
         flags = flags.split()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -197,7 +198,7 @@ class NStepAccumulator:
         """
         if not self.pending:
             self.pending = [[] for _ in range(obs.shape[0])]
-        out: list[tuple[torch.Tensor, ...]] = []
+        out: list[tuple[Any, ...]] = []
         for e, queue in enumerate(self.pending):
             queue.append((obs[e], actions[e], rewards[e]))
             if len(queue) == self.n or done[e]:
@@ -208,7 +209,8 @@ class NStepAccumulator:
                         break
         if not out:
             return None
-        return tuple(torch.stack(parts) for parts in zip(*out, strict=True))
+        *columns, discounts = zip(*out, strict=True)
+        return (*(torch.stack(parts) for parts in columns), torch.tensor(discounts, device=obs.device))
 
     def _emit(
         self,
@@ -216,9 +218,10 @@ class NStepAccumulator:
         next_obs: torch.Tensor,
         next_mask: torch.Tensor,
         terminated: bool,
-    ) -> tuple[torch.Tensor, ...]:
+    ) -> tuple[Any, ...]:
+        """One transition: first observation and action, n-step return, where it ends, its discount (a float)."""
         first_obs, first_action, ret = queue[0]
         for k, (_, _, reward) in enumerate(queue[1:], start=1):
             ret = ret + (self.gamma**k) * reward
         discount = 0.0 if terminated else self.gamma ** len(queue)
-        return first_obs, first_action, ret, next_obs, next_mask, torch.tensor(discount, device=ret.device)
+        return first_obs, first_action, ret, next_obs, next_mask, discount

@@ -91,15 +91,15 @@ class Featurizer:
     def vectors(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
         """``[n_agents, size]`` policy inputs of one simulation step."""
         out = np.zeros((len(self.agents), self.size), dtype=np.float32)
-        k = self.max_neighbours
-        ids_at = self.obs_dim + NEIGHBOUR_FEATURES * k
+        k, obs_dim = self.max_neighbours, self.obs_dim  # derived once per call, not per signal
+        ids_at = obs_dim + NEIGHBOUR_FEATURES * k
         mask_at = ids_at + (len(self.agents) if self.agent_ids else 0)
         for i, agent in enumerate(self.agents):
             own = observations[agent]
             out[i, : len(own)] = own
             for j, other in enumerate(self.neighbours[agent][:k]):
                 info = infos[other]
-                at = self.obs_dim + NEIGHBOUR_FEATURES * j
+                at = obs_dim + NEIGHBOUR_FEATURES * j
                 out[i, at] = min(1.0, float(info["queue"]) / max(1.0, self.capacities[other]))
                 out[i, at + 1] = float(info["phase"]) / max(1, len(info["action_mask"]))
             if self.agent_ids:
