@@ -163,6 +163,7 @@ def neural_rate(steps: int, device: str, shared: bool) -> float:
 def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
     from traffic_lam.controllers.batched_q.controller import BatchedQ
     from traffic_lam.env.factory import EnvFactory
+    from traffic_lam.experiments.scenario import Training
 
     factory = EnvFactory(
         "resco:grid4x4", {"delta_time": delta, "yellow_time": yellow, "begin_time": 0, "end_time": episode_seconds}
@@ -180,7 +181,7 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
         base = None
         for sims in (1, 2):
             learner = BatchedQ(mode=mode, device="cpu", **options)
-            learner.learn(factory, _Budget(episodes=2 * sims, num_envs=sims))
+            learner.learn(factory, Training(episodes=2 * sims, seed=1, num_envs=sims))
             wall = learner.timing["wall_s"]  # the training loop (worker start-up excluded)
             rate = learner.timing["simulated_s"] / wall
             base = base or rate
@@ -189,11 +190,6 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
             cpu = learner.timing["learner_cpu_s"] / wall
             cells = [f"batched-q {mode}", str(sims), f"{rate:.0f} ({rate / base:.2f}x)", f"{share:.1%}", f"{cpu:.1%}"]
             print("| " + " | ".join([*cells, f"{blocking:.1%}"]) + " |")
-
-
-class _Budget:
-    def __init__(self, episodes: int, num_envs: int) -> None:
-        self.episodes, self.num_envs, self.seed = episodes, num_envs, 1
 
 
 def main() -> int:

@@ -189,11 +189,6 @@ def run_in_child(*args: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- our side
-class _Budget:
-    def __init__(self, episodes: int, num_envs: int, run: int) -> None:
-        self.episodes, self.num_envs, self.seed = episodes, num_envs, TRAIN_SEED + 1000 * run
-
-
 def ours_run(
     episodes: int, seconds: int, eval_seeds: list[int], num_envs: int, extra: dict, run: int
 ) -> dict[str, Any]:
@@ -201,14 +196,16 @@ def ours_run(
     from traffic_lam.controllers.batched_q import BatchedQ
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate
+    from traffic_lam.experiments.scenario import Training
 
     net, routes = network_files()
     options = env_options(routes, seconds)
     settings = {"mode": "tabular", "observation": "default", "bins": 10, "device": "cpu"}
     settings.update({"alpha": ALPHA, "gamma": GAMMA, "seed": run, **extra})
     learner = BatchedQ(**settings)
+    training = Training(episodes=episodes, seed=TRAIN_SEED + 1000 * run, num_envs=num_envs)
     started = time.perf_counter()
-    learner.learn(EnvFactory(str(net), options), _Budget(episodes, num_envs, run))
+    learner.learn(EnvFactory(str(net), options), training)
     train_s = time.perf_counter() - started
     records = evaluate(str(net), learner, episodes=len(eval_seeds), seed=eval_seeds[0], **options)
     assert [r.seed for r in records] == eval_seeds

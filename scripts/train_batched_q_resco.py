@@ -35,15 +35,6 @@ PUBLISHED = {  # RESCO, average delay (s), SUMO 1.9 (DESIGN.md §5)
 }
 
 
-class Budget:
-    """The training budget :meth:`BatchedQ.learn` reads."""
-
-    def __init__(self, episodes: int, num_envs: int, out: Path, checkpoint_every: int) -> None:
-        self.episodes, self.num_envs, self.seed = episodes, num_envs, 10_000
-        self.checkpoint_every, self.checkpoint_dir = checkpoint_every, out
-        self.curve_file = out / "curve.csv"
-
-
 def parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -68,6 +59,8 @@ def main() -> int:
     from traffic_lam.controllers.batched_q import BatchedQ
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate, resco_protocol
+    from traffic_lam.experiments.runner import TrainingBudget
+    from traffic_lam.experiments.scenario import Training
 
     warnings.filterwarnings("ignore", message=".*short yellow.*")
     network = f"resco:{args.map}"
@@ -80,8 +73,10 @@ def main() -> int:
     params = {k: v if k in text_options or not isinstance(v, str) else parse_value(v) for k, v in params.items()}
 
     learner = BatchedQ(**params)
+    training = Training(args.episodes, seed=10_000, num_envs=args.num_envs, checkpoint_every=args.checkpoint_every)
+    budget = TrainingBudget(training, checkpoint_dir=out, curve_file=out / "curve.csv")
     started = time.perf_counter()
-    learner.learn(EnvFactory(network, options), Budget(args.episodes, args.num_envs, out, args.checkpoint_every))
+    learner.learn(EnvFactory(network, options), budget)
     train_wall = time.perf_counter() - started
     learner.save(out / "model.pt")
     timing = learner.timing

@@ -43,16 +43,6 @@ VARIANTS = {
 }
 
 
-class Budget:
-    """Training budget handed to ``learn`` (see traffic_lam.experiments.runner.TrainingBudget)."""
-
-    def __init__(self, episodes: int, num_envs: int, folder: Path, name: str) -> None:
-        self.episodes, self.num_envs, self.seed, self.checkpoint_every = episodes, num_envs, 10_000, 10
-        self.checkpoint_dir = folder / "models" / name
-        self.curve_file = folder / "curves" / f"{name}.csv"
-        self.curve_file.parent.mkdir(parents=True, exist_ok=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--maps", nargs="+", default=["grid4x4", "cologne8"])
@@ -75,6 +65,8 @@ def main() -> int:
     from traffic_lam.controllers import make_controller
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate, resco_protocol
+    from traffic_lam.experiments.runner import TrainingBudget
+    from traffic_lam.experiments.scenario import Training
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.report.plots import learning_curves
 
@@ -109,7 +101,10 @@ def main() -> int:
             learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
             factory = EnvFactory(network, {**protocol, "reward": args.reward, **learner.env_options()})
             started = time.perf_counter()
-            learner.learn(factory, Budget(args.episodes, args.num_envs, out / name, label))
+            training = Training(episodes=args.episodes, seed=10_000, num_envs=args.num_envs, checkpoint_every=10)
+            curve = out / name / "curves" / f"{label}.csv"
+            curve.parent.mkdir(parents=True, exist_ok=True)
+            learner.learn(factory, TrainingBudget(training, out / name / "models" / label, curve))
             wall = time.perf_counter() - started
             learner.save(out / name / "models" / label / "model.final")
             delay = score(network, label, learner, protocol, wall)
