@@ -7,7 +7,7 @@ from typing import ClassVar
 from xml.sax.saxutils import quoteattr
 
 from traffic_lam.controllers.base import ProgramController
-from traffic_lam.controllers.programs import read_programs
+from traffic_lam.controllers.programs import Program, read_programs
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.signals import SignalLayout
 from traffic_lam.signals.phases import is_green_phase
@@ -61,6 +61,13 @@ class Actuated(ProgramController):
             passing_time=passing_time,
             use_program_limits=use_program_limits,
         )
+        self._read: tuple[NetworkSpec, dict[str, Program]] | None = None  # (network, its programs)
+
+    def _programs(self, network: NetworkSpec) -> dict[str, Program]:
+        """The network's programs, read once per network (check_network, then additional_xml)."""
+        if self._read is None or self._read[0] != network:
+            self._read = (network, read_programs(network))
+        return self._read[1]
 
     def check_network(self, network: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> None:
         """Every controlled light needs a program to build on.
@@ -69,14 +76,14 @@ class Actuated(ProgramController):
             ControllerError: a light has no program.
 
         """
-        programs = read_programs(network)
+        programs = self._programs(network)
         missing = [sid for sid in layouts if sid not in programs]
         if missing:
             raise ControllerError(f"actuated: traffic light '{missing[0]}' has no signal program to actuate")
 
     def additional_xml(self, network: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> str:
         """An additional file with one ``type="actuated"`` program per controlled light."""
-        programs = read_programs(network)
+        programs = self._programs(network)
         p = self.params
         lines = ["<additional>"]
         for sid in layouts:

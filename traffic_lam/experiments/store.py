@@ -49,7 +49,13 @@ class ResultsStore:
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = ensure_writable_dir(run_dir, "run folder")
         self.results_path = self.run_dir / "results.csv"
-        self._rows: list[dict[str, Any]] = read_rows(self.results_path) if self.results_path.is_file() else []
+        self._stored: list[dict[str, Any]] | None = None  # read on first use: path lookups need no results
+
+    @property
+    def _rows(self) -> list[dict[str, Any]]:
+        if self._stored is None:
+            self._stored = read_rows(self.results_path) if self.results_path.is_file() else []
+        return self._stored
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -64,8 +70,8 @@ class ResultsStore:
         """Add (or replace, same key) rows and rewrite the CSV atomically."""
         new = {job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])): r for r in rows}
         kept = [r for r in self._rows if job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])) not in new]
-        self._rows = kept + list(new.values())
-        write_rows(self.results_path, self._rows)
+        self._stored = kept + list(new.values())
+        write_rows(self.results_path, self._stored)
 
     def save_scenario(self, source: Path | None, text: str | None = None) -> None:
         """Keep a verbatim copy of the scenario file that produced the run."""

@@ -169,7 +169,7 @@ class SB3Controller(Controller):
             remaining = total - int(self.model.num_timesteps)
             if remaining > 0:
                 self.model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name=self.name)
-            if checkpoint_every:
+            if checkpoint_every and callback.saved_at != self.model.num_timesteps:  # not saved at the last step
                 callback.save_checkpoint()
 
     def _new_model(self, vec: Any, work_dir: Path) -> Any:
@@ -353,16 +353,19 @@ class _Progress(BaseCallback):
         super().__init__()
         self.vec, self.curve_file, self.checkpoint, self.every = vec, curve_file, checkpoint, every
         self.curve: list[dict[str, Any]] = _read_curve(Path(curve_file)) if curve_file else []
+        self.saved_at: int | None = None  # timesteps at the last checkpoint
 
     def _on_step(self) -> bool:
         finished = self.vec.finished_episodes
         if not finished:
             return True
+        due = False
         for episode in finished:
             self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode})
-            if self.checkpoint is not None and self.every and len(self.curve) % self.every == 0:
-                self.save_checkpoint()
+            due = due or (bool(self.every) and len(self.curve) % self.every == 0)
         finished.clear()
+        if self.checkpoint is not None and due:  # once, however many simulations finished
+            self.save_checkpoint()
         if self.curve_file:
             write_csv(Path(self.curve_file), self.curve)
         return True
@@ -378,6 +381,7 @@ class _Progress(BaseCallback):
             self.model.save(handle)
         if hasattr(self.model, "save_replay_buffer"):
             self.model.save_replay_buffer(self.checkpoint.with_name("replay_buffer.pkl"))
+        self.saved_at = int(self.model.num_timesteps)
 
 
 def _meta_path(path: Path) -> Path:
