@@ -8,11 +8,13 @@ to :func:`make_controller` (and so to :func:`traffic_lam.evaluate`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from traffic_lam.controllers.actuated import Actuated
 from traffic_lam.controllers.base import Controller, ProgramController, best_allowed
+from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.controllers.fixed_time import FixedTime
 from traffic_lam.controllers.greedy import Greedy
 from traffic_lam.controllers.max_pressure import MaxPressure
@@ -37,6 +39,41 @@ LEARNERS: Mapping[str, str] = MappingProxyType(
 def controller_names() -> list[str]:
     """Every built-in controller name, classic then learning."""
     return [*CONTROLLERS, *LEARNERS]
+
+
+def controller_class(name: str, class_path: str | None = None) -> type[Controller]:
+    """The class of a controller named ``name`` (built-in), else the one at ``class_path`` (``module:Class``).
+
+    Raises:
+        ControllerError: neither resolves to a :class:`Controller` subclass.
+    """
+    if name in CONTROLLERS:
+        return CONTROLLERS[name]
+    if name in LEARNERS or class_path:
+        cls = import_object(LEARNERS.get(name, class_path or ""), "controller", ControllerError)
+        if isinstance(cls, type) and issubclass(cls, Controller):
+            return cls
+    raise ControllerError(
+        f"unknown controller '{name}' (class {class_path!r}): expected one of {', '.join(controller_names())}"
+    )
+
+
+def load(path: str | Path, **overrides: Any) -> Controller:
+    """Rebuild any controller saved by :meth:`Controller.save` from its path alone.
+
+    The saved document names the controller, so the right class (classic, SB3,
+    batched-q, or a user's ``module:Class``) is built, its state restored and its
+    artefact (weights, SB3 zip) loaded.
+
+    Args:
+        path: what :meth:`Controller.save` returned (for a run folder:
+            ``runs/<run>/models/<label>/model.final``).
+        **overrides: constructor arguments replacing the saved ones (e.g. ``device="cpu"``).
+
+    Raises:
+        ControllerError: nothing saved there, or the controller it names is unknown.
+    """
+    return Controller.load(path, **overrides)
 
 
 def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Controller:
@@ -81,7 +118,10 @@ __all__ = [
     "Greedy",
     "MaxPressure",
     "ProgramController",
+    "TrainingBudget",
     "best_allowed",
+    "controller_class",
     "controller_names",
+    "load",
     "make_controller",
 ]

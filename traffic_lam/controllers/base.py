@@ -11,9 +11,13 @@ public                      bookkeeping                             hook
 ``act(obs, infos)``         program control: no actions; checks     ``_act(obs, infos)``
                             every agent got an int in range
 ``learn(make_env, budget)`` no-op unless ``needs_training``          ``_learn(make_env, budget)``
-``save(path)``              atomic write (temp file, rename)        ``_state()`` (JSON-able)
-``load(path)``              reads, checks the controller name       ``_restore(state)``
+``save(path)``              atomic writes; the document (name,      ``_state()`` (JSON-able),
+                            class, params, state) last              ``_save_artefact(handle)``
+``load(path)``              reads the document, builds the class    ``_restore(state)``,
+                            it names, checks the name               ``_load_artefact(path)``
 ==========================  ======================================  ==========================
+
+:func:`traffic_lam.controllers.load` reads any saved controller back from its path alone.
 
 Class attributes declare what a controller needs from the environment:
 
@@ -23,7 +27,9 @@ Class attributes declare what a controller needs from the environment:
 * ``observation``: the observation it reads (a name of ``OBSERVATIONS``), or None when
   it reads none and any will do; :meth:`observation_spec` may build an instance
   carrying the controller's own settings (e.g. a detection range);
-* ``needs_training``: whether :meth:`learn` must run before evaluation.
+* ``needs_training``: whether :meth:`learn` must run before evaluation;
+* ``artefact``: the format of its binary artefact (``"torch"``, ``"sb3-zip"`` ...) or None
+  when its document says everything.
 
 Constructors take keyword arguments only, each with a default (scenario YAML passes
 them); the base class keeps them in :attr:`params`, which :meth:`save` writes.
@@ -35,14 +41,64 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
 from traffic_lam.errors import ConfigError, ControllerError
-from traffic_lam.files import atomic_write_text
+from traffic_lam.files import atomic_open, atomic_write_text
 from traffic_lam.signals import SignalLayout
 from traffic_lam.sim.network import NetworkSpec
+
+SAVE_FORMAT = 1
+"""Version of the document :meth:`Controller.save` writes."""
+
+
+def document_path(path: str | Path, artefact: str | None) -> Path:
+    """Where the document of a controller saved at ``path`` is: ``path``, or ``<path>.json`` beside an artefact."""
+    target = Path(path)
+    return target if artefact is None else target.with_name(target.name + ".json")
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """The document of the controller saved at ``path`` (beside its artefact, or the file itself).
+
+    Raises:
+        ControllerError: nothing saved there, or not a controller's document.
+    """
+    target = Path(path)
+    source = document_path(target, "any")
+    if not source.is_file():
+        source = target
+    try:
+        document = json.loads(source.read_text())
+        if not isinstance(document, dict) or not isinstance(document["controller"], str):
+            raise TypeError("no controller name")
+        if not isinstance(document["params"], dict):
+            raise TypeError("params is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ControllerError(f"{path}: not a saved controller ({exc.__class__.__name__}: {exc})") from None
+    return document
+
+
+class _class_only:  # noqa: N801 (a decorator, named like classmethod)
+    """Like ``classmethod``, but calling it through an instance raises instead of silently building another."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type) -> Callable[..., Any]:
+        if instance is None:
+            return self.function.__get__(owner, type(owner))
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise ControllerError(
+                f"{owner.__name__}.load() builds a new controller, it does not fill this one: "
+                f"use `controller = traffic_lam.controllers.load(path)`"
+            )
+
+        return refuse
 
 
 class Controller(ABC):
@@ -57,6 +113,7 @@ class Controller(ABC):
     control: ClassVar[str] = "agents"
     observation: ClassVar[str | None] = None
     needs_training: ClassVar[bool] = False
+    artefact: ClassVar[str | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = dict(params)
@@ -150,41 +207,76 @@ class Controller(ABC):
             self._learn(make_env, budget)
 
     def save(self, path: str | Path) -> Path:
-        """Write the controller (its name, parameters and state) to ``path`` atomically.
+        """Write the controller to ``path`` atomically; :func:`traffic_lam.controllers.load` reads it back.
+
+        The *document* (JSON: name, class, :attr:`params`, :meth:`_state`) describes the
+        controller. A controller with a binary artefact (``artefact`` is set: network
+        weights, an SB3 zip) writes the artefact to ``path`` through
+        :meth:`_save_artefact` and the document beside it, at ``<path>.json``, last;
+        one without writes the document to ``path``. Each file is written under a
+        temporary name and renamed when complete.
 
         Returns:
             The path written.
 
         Raises:
             ConfigError: the folder cannot be written.
+            ControllerError: the controller has nothing to save (e.g. an untrained learner).
 
         """
         target = Path(path)
-        document = {"controller": self.name, "params": self.params, "state": self._state()}
+        document = {
+            "format": SAVE_FORMAT,
+            "controller": self.name,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": self.params,
+            "state": self._state(),
+            "artefact": self.artefact,
+        }
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(target, json.dumps(document, indent=2, sort_keys=True) + "\n")
+            if self.artefact is not None:
+                with atomic_open(target, "wb", encoding=None) as handle:
+                    self._save_artefact(handle)
+            text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+            atomic_write_text(document_path(target, self.artefact), text)
         except OSError as exc:
             raise ConfigError(f"{target}: cannot save the controller ({exc.strerror or exc})") from None
         return target
 
-    @classmethod
-    def load(cls, path: str | Path) -> Controller:
-        """Rebuild a controller saved by :meth:`save`.
+    @_class_only
+    def load(cls, path: str | Path, **overrides: Any) -> Controller:  # noqa: N805
+        """Rebuild a controller of this class saved by :meth:`save` (a class method only).
+
+        ``Controller.load(path)`` accepts any saved controller (as
+        :func:`traffic_lam.controllers.load`); ``Greedy.load(path)`` only a saved greedy.
+        ``instance.load(path)`` raises: loading builds a new controller, it does not fill
+        the instance.
+
+        Args:
+            path: what :meth:`save` returned.
+            **overrides: constructor arguments replacing the saved ones (e.g. ``device``).
 
         Raises:
             ControllerError: the file is missing, unreadable, or holds another controller.
 
         """
-        try:
-            document = json.loads(Path(path).read_text())
-            name, params, state = document["controller"], document["params"], document.get("state")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ControllerError(f"{path}: not a saved controller ({exc.__class__.__name__}: {exc})") from None
-        if cls.name and name != cls.name:
-            raise ControllerError(f"{path}: holds controller '{name}', not '{cls.name}'")
-        controller = cls(**params)
-        controller._restore(state)
+        document = read_document(path)
+        if cls.name and document["controller"] != cls.name:
+            raise ControllerError(f"{path}: holds controller '{document['controller']}', not '{cls.name}'")
+        if cls is Controller or not cls.name:
+            from traffic_lam.controllers import controller_class  # the registry sits above this module
+
+            cls = controller_class(document["controller"], document.get("class"))
+        return cls._from_document(Path(path), document, overrides)
+
+    @classmethod
+    def _from_document(cls, path: Path, document: Mapping[str, Any], overrides: Mapping[str, Any]) -> Controller:
+        """Build, restore the state, then load the artefact (the order every controller follows)."""
+        controller = cls(**{**document["params"], **overrides})
+        controller._restore(document.get("state"))
+        if document.get("artefact") is not None:
+            controller._load_artefact(path)
         return controller
 
     def __repr__(self) -> str:
@@ -215,6 +307,14 @@ class Controller(ABC):
     def _restore(self, state: Any) -> None:
         """Hook: restore what :meth:`_state` returned."""
         return None
+
+    def _save_artefact(self, handle: BinaryIO) -> None:
+        """Hook: write the binary artefact (controllers whose ``artefact`` is set)."""
+        raise ControllerError(f"controller '{self.name}' declares artefact {self.artefact!r} but cannot write it")
+
+    def _load_artefact(self, path: Path) -> None:
+        """Hook: read the binary artefact :meth:`_save_artefact` wrote to ``path`` (after :meth:`_restore`)."""
+        raise ControllerError(f"controller '{self.name}' declares artefact {self.artefact!r} but cannot read it")
 
 
 class ProgramController(Controller):
