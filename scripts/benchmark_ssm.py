@@ -7,7 +7,7 @@ Measures, interleaved so that machine noise hits both sides alike, the median wa
 * ``traffic_lam.evaluate`` of a controller (default greedy) under the RESCO protocol,
   ``ssm=False`` and ``ssm=True`` (tripinfo and statistic output are written in both),
 
-and prints the ratios. DESIGN.md quotes ≈ 2.3× for raw SUMO on this map.
+and prints the ratios (README, Scoring, quotes them).
 
     python scripts/benchmark_ssm.py --repeats 3
 """

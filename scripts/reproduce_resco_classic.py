@@ -1,7 +1,7 @@
 """Reproduce RESCO's classic-controller table on SUMO 1.x with traffic_lam.
 
 Runs fixed-time, actuated, max-pressure and greedy on the eight RESCO maps under the
-RESCO protocol (DESIGN.md §5: 10 s decisions with a 3 s yellow inside them — arterial4x4
+RESCO protocol (docs/definitions.md §3: 10 s decisions with a 3 s yellow inside them — arterial4x4
 5 s / 2 s —, 3600 s, no teleporting), a few seeds each, and prints a markdown table of
 the mean average delay (RESCO's definition) beside the published RESCO figures (SUMO 1.9).
 Every episode's record goes to a CSV; every episode's tripinfo stays in the run folder.
@@ -33,7 +33,7 @@ from traffic_lam.sim.network import RESCO_MAPS
 CONTROLLERS = ("fixed-time", "actuated", "max-pressure", "greedy")
 
 PUBLISHED: dict[str, dict[str, float | None]] = {
-    # RESCO (Ault & Sharon 2021), average delay (s), SUMO 1.9; DESIGN.md §5.
+    # RESCO (Ault & Sharon 2021), average delay (s), SUMO 1.9; docs/definitions.md §4.
     # map: (Fixed, MaxWave/Greedy, MaxPressure)
     "grid4x4": {"fixed-time": None, "greedy": 34.3, "max-pressure": 52.6},
     "arterial4x4": {"fixed-time": None, "greedy": 820.8, "max-pressure": 952.8},

@@ -17,8 +17,8 @@ class Greedy(PhaseScoreController):
     :func:`~traffic_lam.controllers.base.best_allowed`.
 
     Args:
-        detection_range: metres of each incoming lane the detectors see (DESIGN.md: 200;
-            RESCO's own MaxWave configuration used 50).
+        detection_range: metres of each incoming lane the detectors see (the RESCO protocol's
+            200 m, see ``docs/definitions.md``; RESCO's own MaxWave configuration used 50).
 
     """
 

@@ -29,7 +29,7 @@ class VectorSignalEnv:
         num_envs: number of simulations (processes).
         trip_dir: when given, every episode writes SUMO's tripinfo there, and the
             infos that close an episode carry ``infos[i][agent]["episode"]``: its average
-            delay, travel time and arrivals (DESIGN.md §4 definitions). Used for learning
+            delay, travel time and arrivals (definitions in ``docs/definitions.md``). Used for learning
             curves; files are deleted once read.
 
     Attributes:
