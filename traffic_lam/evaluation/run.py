@@ -33,19 +33,24 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from traffic_lam.controllers import Controller, make_controller
+from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.parallel_env import MAX_SEED, TrafficSignalEnv, build_config
 from traffic_lam.errors import ConfigError
 from traffic_lam.files import atomic_write_text, ensure_writable_dir
 from traffic_lam.metrics import (
+    METRICS,
+    Catalog,
+    Episode,
     EpisodeRecord,
+    Metric,
     SSMSettings,
     read_ssm,
     read_statistics,
@@ -55,7 +60,7 @@ from traffic_lam.metrics import (
 )
 from traffic_lam.metrics.ssm import edge_selection, junction_edges
 from traffic_lam.metrics.statistics import statistics_options
-from traffic_lam.signals import read_signal_layouts
+from traffic_lam.signals import SignalLayout, read_signal_layouts
 from traffic_lam.sim.network import NetworkSpec
 
 _OWN_FLAGS = ("--tripinfo-output", "--statistic-output", "--device.ssm.")
@@ -63,7 +68,7 @@ _OWN_FLAGS = ("--tripinfo-output", "--statistic-output", "--device.ssm.")
 
 
 def resco_protocol(network: str | NetworkSpec) -> dict[str, Any]:
-    """Environment options of the RESCO protocol (DESIGN.md §5) for ``network``.
+    """Environment options of the RESCO protocol (``docs/definitions.md``) for ``network``.
 
     10 s decisions with a 3 s yellow inside them (``resco:arterial4x4``: 5 s / 2 s), no
     all-red, no minimum green beyond one decision and no maximum green (RESCO has
@@ -93,6 +98,7 @@ def evaluate(
     ssm: bool | SSMSettings = False,
     controller_options: Mapping[str, Any] | None = None,
     label: str | None = None,
+    metrics: Iterable[Metric] = (),
     **env_options: Any,
 ) -> list[EpisodeRecord]:
     """Run ``episodes`` episodes of ``controller`` on ``network`` and score each.
@@ -110,10 +116,13 @@ def evaluate(
             records; None writes them to a temporary folder that is removed afterwards
             (then ``tripinfo_file`` is None in the records).
         ssm: True (or :class:`~traffic_lam.metrics.SSMSettings` thresholds) to count SSM
-            conflicts near the controlled junctions; costs ≈ 2.3× simulation time.
+            conflicts near the controlled junctions; expensive (``scripts/benchmark_ssm.py``).
         controller_options: keyword arguments for the controller's constructor (with a
             name or class).
         label: controller name in the records and file names (default: the controller's name).
+        metrics: metrics to compute besides the built-in ones (:data:`~traffic_lam.metrics.METRICS`),
+            each a :class:`~traffic_lam.metrics.Metric` declaration; their values go to each
+            record's ``extra`` and its row (:meth:`~traffic_lam.metrics.EpisodeRecord.to_row`).
         **env_options: options of :func:`traffic_lam.make_env` (``delta_time``,
             ``yellow_time``, ``begin_time``, ``end_time``, ``sumo_options`` ...); see
             :func:`resco_protocol`. ``control`` and ``observation`` come from the controller.
@@ -123,8 +132,8 @@ def evaluate(
 
     Raises:
         traffic_lam.errors.TrafficLamError: one line, before any simulation starts, for
-            an unknown controller, a controller that does not fit the network, a bad seed
-            or option, or an unwritable ``out_dir`` (nothing in it is touched then).
+            an unknown controller, a controller that does not fit the network, a bad seed,
+            option or metric declaration, or an unwritable ``out_dir`` (nothing in it is touched then).
 
     """
     _check_int("episodes", episodes, low=1)
@@ -132,6 +141,7 @@ def evaluate(
     if seed + episodes - 1 > MAX_SEED:
         raise ConfigError(f"seed: seed + episodes - 1 must be <= {MAX_SEED} (SUMO's range), got {seed + episodes - 1}")
     settings = _ssm_settings(ssm)
+    extra = _extra_metrics(metrics)
     ctrl = make_controller(controller, controller_options)
     options = _env_options(ctrl, env_options)
     config = build_config(network, **options)
@@ -147,15 +157,7 @@ def evaluate(
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="traffic_lam-eval-")))
         else:
             folder = ensure_writable_dir(out_dir, "out_dir")
-        if extra_xml is not None:
-            extra_file = folder / f"{name}.add.xml"
-            atomic_write_text(extra_file, extra_xml)
-            spec = config.network
-            config = replace(config, network=replace(spec, additional_files=(*spec.additional_files, extra_file)))
-        edges_file = None
-        if settings is not None:
-            edges_file = folder / "ssm-edges.txt"
-            atomic_write_text(edges_file, edge_selection(junction_edges(config.network.net_file, layouts)))
+        config, edges_file = _write_inputs(folder, config, layouts, extra_xml, name, ssm=settings is not None)
         env = TrafficSignalEnv(config)
         stack.callback(env.close)
         program = config.control == "program"
@@ -163,12 +165,9 @@ def evaluate(
         if yellow:
             warnings.warn(f"{len(yellow)} signal(s) with a short yellow, e.g. {yellow[0]}", stacklevel=2)
         ctrl.setup(env)
-        records: list[EpisodeRecord] = []
         stem = f"{name}-{_safe(config.network.name)}"
-        for episode in range(episodes):
-            records.append(
-                _run_episode(env, ctrl, name, episode, seed + episode, folder, stem, settings, edges_file, len(yellow))
-            )
+        scoring = _Scoring(name, folder, stem, settings, edges_file, len(yellow), extra)
+        records = [_run_episode(env, ctrl, scoring, episode, seed + episode) for episode in range(episodes)]
         if out_dir is None:
             records = [replace(r, tripinfo_file=None) for r in records]
         else:
@@ -176,62 +175,86 @@ def evaluate(
     return records
 
 
+def _write_inputs(
+    folder: Path, config: EnvConfig, layouts: Mapping[str, SignalLayout], extra_xml: str | None, name: str, ssm: bool
+) -> tuple[EnvConfig, Path | None]:
+    """Write the controller's SUMO programs and the SSM edge selection into ``folder``.
+
+    Returns:
+        The configuration loading the programs, and the edge selection file (None without SSM).
+
+    """
+    if extra_xml is not None:
+        extra_file = folder / f"{name}.add.xml"
+        atomic_write_text(extra_file, extra_xml)
+        spec = config.network
+        config = replace(config, network=replace(spec, additional_files=(*spec.additional_files, extra_file)))
+    if not ssm:
+        return config, None
+    edges_file = folder / "ssm-edges.txt"
+    atomic_write_text(edges_file, edge_selection(junction_edges(config.network.net_file, layouts)))
+    return config, edges_file
+
+
 def records_csv(records: Sequence[EpisodeRecord]) -> str:
-    """CSV text (header + one row per record) of ``records``."""
+    """CSV text (header + one row per record) of ``records``: the built-in columns, then extra metrics."""
+    columns = EpisodeRecord.columns() + list(dict.fromkeys(name for r in records for name in r.extra))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EpisodeRecord.columns(), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for record in records:
         writer.writerow(record.to_row())
     return buffer.getvalue()
 
 
-def _run_episode(
-    env: TrafficSignalEnv,
-    ctrl: Controller,
-    name: str,
-    episode: int,
-    seed: int,
-    folder: Path,
-    stem: str,
-    settings: SSMSettings | None,
-    edges_file: Path | None,
-    yellow_count: int,
-) -> EpisodeRecord:
-    """Simulate one episode, then read SUMO's outputs into a record."""
-    prefix = f"{stem}-seed{seed}"
-    final = {"tripinfo": folder / f"{prefix}.tripinfo.xml", "statistics": folder / f"{prefix}.statistics.xml"}
-    if settings is not None:
-        final["ssm"] = folder / f"{prefix}.ssm.xml"
-    partial = {key: path.with_name(f".{path.name}.part") for key, path in final.items()}
+@dataclass(frozen=True)
+class _Scoring:
+    """How every episode of one :func:`evaluate` call is kept and scored."""
+
+    name: str
+    folder: Path
+    stem: str
+    ssm: SSMSettings | None
+    edges_file: Path | None
+    yellow_warnings: int
+    extra: Catalog
+
+
+def _run_episode(env: TrafficSignalEnv, ctrl: Controller, scoring: _Scoring, episode: int, seed: int) -> EpisodeRecord:
+    """Simulate one episode, keep SUMO's outputs in the run folder, then score it by the declared metrics."""
+    prefix = f"{scoring.stem}-seed{seed}"
+    final = {"tripinfo": f"{prefix}.tripinfo.xml", "statistics": f"{prefix}.statistics.xml"}
+    if scoring.ssm is not None:
+        final["ssm"] = f"{prefix}.ssm.xml"
+    paths = {key: scoring.folder / name for key, name in final.items()}
+    partial = {key: path.with_name(f".{path.name}.part") for key, path in paths.items()}
     flags = tripinfo_options(partial["tripinfo"]) + statistics_options(partial["statistics"])
-    if settings is not None and edges_file is not None:
-        flags += settings.sumo_options(partial["ssm"], edges_file)
+    if scoring.ssm is not None and scoring.edges_file is not None:
+        flags += scoring.ssm.sumo_options(partial["ssm"], scoring.edges_file)
     config = env.config
     try:
         start = time.perf_counter()
-        observations, infos = env.reset(seed=seed, options={"sumo_options": flags})
-        ctrl.reset()
-        queues: list[float] = []
-        while env.agents:
-            actions = ctrl.act(observations, infos)
-            observations, _, _, _, infos = env.step(actions)
-            queues.append(float(np.mean([info["queue"] for info in infos.values()])))
-        system = dict(infos[env.possible_agents[0]]["system"])
-        env.close()  # SUMO writes its outputs when it closes
+        counters, queues = _simulate(env, ctrl, seed, flags)
         wall = time.perf_counter() - start
-        trips = read_tripinfo(partial["tripinfo"])
-        stats = read_statistics(partial["statistics"])
-        conflicts = read_ssm(partial["ssm"], settings) if settings is not None else None
+        data = Episode(
+            begin=config.begin_time,
+            end=config.end_time,
+            counters=counters,
+            queues=tuple(queues),
+            trips=read_tripinfo(partial["tripinfo"]),
+            statistics=read_statistics(partial["statistics"]),
+            ssm=read_ssm(partial["ssm"], scoring.ssm) if scoring.ssm is not None else None,
+            yellow_warnings=scoring.yellow_warnings,
+            tripinfo_file=paths["tripinfo"],
+        )
         for key, path in partial.items():
-            os.replace(path, final[key])
+            os.replace(path, paths[key])
     finally:
         for path in partial.values():
             with contextlib.suppress(OSError):
                 path.unlink()
-    hours = (config.end_time - config.begin_time) / 3600.0
     return EpisodeRecord(
-        controller=name,
+        controller=scoring.name,
         network=config.network.name,
         seed=seed,
         episode=episode,
@@ -240,27 +263,37 @@ def _run_episode(
         control=config.control,
         delta_time=config.timing.delta_time,
         yellow_time=config.timing.yellow_time,
-        throughput_per_h=system["arrived"] / hours,
-        vehicles_inserted=trips.inserted,
-        vehicles_arrived=trips.arrived,
-        vehicles_running=trips.running,
-        vehicles_not_inserted=trips.not_inserted,
-        avg_delay=trips.avg_delay,
-        avg_travel_time=trips.avg_travel_time,
-        avg_waiting_time=trips.avg_waiting_time,
-        avg_queue=float(np.mean(queues)) if queues else 0.0,
-        collisions=system["colliding_vehicles"] / 2.0,
-        emergency_stops=int(system["emergency_stops"]),
-        emergency_braking=stats.emergency_braking,
-        teleports=int(system["teleports"]),
-        ssm_ttc=None if conflicts is None else conflicts.ttc,
-        ssm_drac=None if conflicts is None else conflicts.drac,
-        ssm_pet=None if conflicts is None else conflicts.pet,
-        yellow_warnings=yellow_count,
+        **METRICS.compute(data),
         wall_time_s=wall,
-        tripinfo_file=str(final["tripinfo"]),
-        sumo_version=trips.sumo_version,
+        tripinfo_file=str(data.tripinfo_file),
+        sumo_version=data.trips.sumo_version,
+        extra=scoring.extra.compute(data),
     )
+
+
+def _simulate(
+    env: TrafficSignalEnv, ctrl: Controller, seed: int, flags: list[str]
+) -> tuple[dict[str, float], list[float]]:
+    """Run one episode to its end: the summed system counters and the mean queue of every decision step."""
+    observations, infos = env.reset(seed=seed, options={"sumo_options": flags})
+    ctrl.reset()
+    queues: list[float] = []
+    while env.agents:
+        actions = ctrl.act(observations, infos)
+        observations, _, _, _, infos = env.step(actions)
+        queues.append(float(np.mean([info["queue"] for info in infos.values()])))
+    counters = dict(infos[env.possible_agents[0]]["system"])
+    env.close()  # SUMO writes its outputs when it closes
+    return counters, queues
+
+
+def _extra_metrics(metrics: Iterable[Metric]) -> Catalog:
+    """The user's metrics as a catalog; refuse names of built-in metrics or record columns."""
+    extra = Catalog(tuple(metrics))
+    for name in extra.names:
+        if name in EpisodeRecord.columns():
+            raise ConfigError(f"metrics: {name!r} is already a column of the episode record (a built-in metric?)")
+    return extra
 
 
 def _env_options(ctrl: Controller, options: dict[str, Any]) -> dict[str, Any]:

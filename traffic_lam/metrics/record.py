@@ -1,14 +1,24 @@
-"""One tidy record per evaluated episode: throughput, delay, queues, safety."""
+"""One tidy record per evaluated episode: its settings, then every metric (throughput, delay, queues, safety)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from traffic_lam.errors import ConfigError
+from traffic_lam.metrics.catalog import METRICS
+from traffic_lam.metrics.declaration import Value
 
 
 @dataclass(frozen=True)
 class EpisodeRecord:
-    """Scores of one episode of one controller on one network (DESIGN.md §4 definitions).
+    """Scores of one episode of one controller on one network.
+
+    The fields from ``throughput_per_h`` to ``yellow_warnings`` are the built-in metrics of
+    :data:`~traffic_lam.metrics.catalog.METRICS` (label, unit, direction and definition are
+    declared there; see ``docs/definitions.md``); their order here is the CSV column order.
+    Metrics declared by a user live in :attr:`extra`.
 
     Attributes:
         controller: controller name.
@@ -20,28 +30,14 @@ class EpisodeRecord:
         control: ``"agents"`` (the controller set the lights) or ``"program"`` (SUMO's program ran).
         delta_time: seconds between decisions.
         yellow_time: yellow of the environment's transitions (s); unused under program control.
-        throughput_per_h: vehicles arrived per hour of simulated time (summed every SUMO step).
-        vehicles_inserted: vehicles that entered the network.
-        vehicles_arrived: vehicles that completed their trip.
-        vehicles_running: vehicles inserted but not arrived at the end.
-        vehicles_not_inserted: vehicles loaded but never inserted (waiting at the end).
-        avg_delay: mean ``timeLoss + departDelay`` over every vehicle (running included;
-            never inserted: ``end - scheduled depart``), seconds. RESCO's delay.
-        avg_travel_time: mean ``duration + departDelay``, same vehicles (s).
-        avg_waiting_time: mean ``waitingTime`` (time at <= 0.1 m/s) of departed vehicles (s).
-        avg_queue: halting vehicles on a signal's incoming lanes, averaged over signals
-            and decision steps.
-        collisions: collisions (colliding vehicles summed every step / 2; junctions checked).
-        emergency_stops: emergency stops summed every step.
-        emergency_braking: emergency braking events (SUMO statistic output); None if not written.
-        teleports: teleports summed every step.
-        ssm_ttc: SSM conflicts with TTC below threshold near the controlled junctions; None when SSM is off.
-        ssm_drac: SSM conflicts with DRAC above threshold; None when SSM is off.
-        ssm_pet: SSM conflicts with PET below threshold; None when SSM is off.
-        yellow_warnings: signals whose yellow is too short for their approach speed at 3 m/s².
         wall_time_s: wall-clock seconds of the episode (start of SUMO to its close).
         tripinfo_file: the episode's tripinfo XML (to recompute the delay), or None if not kept.
         sumo_version: SUMO version that simulated the episode.
+        extra: values of the metrics declared beyond the built-in ones, by name;
+            :meth:`to_row` puts them after the built-in columns.
+
+    Raises:
+        ConfigError: an ``extra`` name is also a column of the record.
 
     """
 
@@ -74,12 +70,25 @@ class EpisodeRecord:
     wall_time_s: float
     tripinfo_file: str | None
     sumo_version: str = ""
+    extra: Mapping[str, Value] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        clash = [name for name in self.extra if name in self.columns()]
+        if clash:
+            raise ConfigError(f"metrics: {clash[0]!r} is already a column of the episode record")
+        object.__setattr__(self, "extra", dict(self.extra))  # a copy: plain, so records pickle
 
     def to_row(self) -> dict[str, Any]:
-        """A flat dict of plain values (str, int, float, None), in field order, for CSV / tables."""
-        return asdict(self)
+        """A flat dict of plain values (str, int, float, None): the columns in order, then :attr:`extra`."""
+        row = {name: getattr(self, name) for name in self.columns()}
+        row.update(self.extra)
+        return row
+
+    def metrics(self) -> dict[str, Value]:
+        """Every metric's value by name: the built-in ones in display order, then :attr:`extra`."""
+        return {**{name: getattr(self, name) for name in METRICS.names}, **self.extra}
 
     @classmethod
     def columns(cls) -> list[str]:
-        """Field names in order (the CSV header)."""
-        return [f.name for f in fields(cls)]
+        """The built-in columns in order (the CSV header of records without extra metrics)."""
+        return [f.name for f in fields(cls) if f.name != "extra"]

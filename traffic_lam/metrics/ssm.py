@@ -1,14 +1,14 @@
 """Surrogate safety measures (SUMO's SSM device), restricted to the controlled junctions.
 
 Every vehicle gets an SSM device that logs conflicts with TTC below, DRAC above or
-PET below the thresholds of :class:`SSMSettings` (DESIGN.md §4: 1.5 s, 3.4 m/s², 1.0 s).
+PET below the thresholds of :class:`SSMSettings` (``docs/definitions.md``: 1.5 s, 3.4 m/s², 1.0 s).
 Output is restricted (``--device.ssm.filter-edges.input-file``) to the junction areas
 of the controlled lights: their incoming and outgoing edges and the internal edges of
 their junctions. A logged conflict is counted under each measure whose extreme value
 passes its threshold (one conflict may count as TTC and DRAC).
 
-The device is expensive (≈ 2.3× simulation time on RESCO grid4x4; see
-``scripts/benchmark_ssm.py``), so it is off unless asked for.
+The device is expensive (``scripts/benchmark_ssm.py`` measures its cost), so it is off
+unless asked for.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Trip statistics from SUMO's tripinfo XML, by the RESCO definitions (DESIGN.md §4).
+"""Trip statistics from SUMO's tripinfo XML, by the RESCO definitions (``docs/definitions.md``).
 
-What SUMO 1.28 writes (checked on RESCO arterial4x4, which leaves ~900 vehicles waiting
-to be inserted at the end):
+What SUMO 1.28 writes (checked on RESCO arterial4x4, which leaves vehicles waiting to be
+inserted at the end):
 
 * ``--tripinfo-output.write-unfinished`` adds vehicles still running at the end
   (``arrival="-1"``; ``vaporized="end"``, though not for every one of them: a vehicle

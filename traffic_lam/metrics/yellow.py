@@ -1,6 +1,6 @@
 """Yellow realism: a yellow must let a vehicle at the approach speed limit stop comfortably.
 
-DESIGN.md §4: warn when the yellow a link gets is shorter than ``v_max / (2 * 3 m/s²)``
+Warn (``docs/definitions.md``) when the yellow a link gets is shorter than ``v_max / (2 * 3 m/s²)``
 for the speed limit of its approach lane; a link that goes from green straight to red
 (no yellow at all) is warned about too.
 
@@ -18,7 +18,7 @@ from traffic_lam.signals import SignalLayout
 from traffic_lam.signals.phases import GREEN
 
 COMFORTABLE_DECEL = 3.0
-"""m/s²: deceleration a yellow must allow (DESIGN.md §4)."""
+"""m/s²: deceleration a yellow must allow (``docs/definitions.md``)."""
 
 
 def yellow_warnings(
