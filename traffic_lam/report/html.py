@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from traffic_lam.files import atomic_write_text
-from traffic_lam.report.summary import SUMMARY_METRICS, controllers_in, stat
+from traffic_lam.metrics.catalog import METRICS
+from traffic_lam.metrics.declaration import Metric
+from traffic_lam.report.summary import best, controllers_in, episodes_of, stat, summary_metrics
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -22,23 +24,25 @@ img { max-width: 100%; margin: 1em 0; border: 1px solid #eee; }
 
 
 def write_report(
-    path: Path, rows: Sequence[dict[str, Any]], plots: Sequence[Path], title: str, notes: Sequence[str] = ()
+    path: Path,
+    rows: Sequence[dict[str, Any]],
+    plots: Sequence[Path],
+    title: str,
+    notes: Sequence[str] = (),
+    metrics: Iterable[Metric] = METRICS,
 ) -> Path:
-    """Write ``report.html``: a table of mean ± std per controller (best per column marked) and the plots."""
-    controllers = controllers_in(rows)
-    metrics = [(c, label, better) for c, label, better in SUMMARY_METRICS if any(r.get(c) is not None for r in rows)]
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in metrics)
-    body = []
-    for controller in controllers:
-        cells = []
-        for column, _, better in metrics:
-            s = stat(rows, controller, column)
-            means = [stat(rows, c, column).mean for c in controllers]
-            finite = [m for m in means if m == m]
-            best = finite and s.mean == (min(finite) if better == "lower" else max(finite)) and len(set(finite)) > 1
-            cells.append(f'<td class="{"best" if best else ""}">{html.escape(str(s))}</td>')
-        n = sum(1 for r in rows if r["controller"] == controller)
-        body.append(f"<tr><td>{html.escape(controller)}</td><td>{n}</td>{''.join(cells)}</tr>")
+    """Write ``report.html``: a table of mean ± std per controller (best per column marked) and the plots.
+
+    Args:
+        path: the HTML file to write.
+        rows: episode rows.
+        plots: PNG files to show (relative links from ``path``'s folder).
+        title: page title.
+        notes: extra lines under the introduction.
+        metrics: the declarations of the table's columns (those ``in_summary`` that the rows
+            have); the best cell of a column is its minimum or maximum by the metric's ``better``.
+
+    """
     images = "\n".join(_figure(p, path.parent) for p in plots)
     network = ", ".join(sorted({str(r.get("network")) for r in rows})) or "–"
     note_html = "".join(f"<p class='meta'>{html.escape(n)}</p>" for n in notes)
@@ -50,9 +54,7 @@ def write_report(
 the best value of each column is highlighted. Delay follows the RESCO definition (timeLoss + departDelay,
 unfinished and never-inserted vehicles included).</p>
 {note_html}
-<table><tr><th>controller</th><th>episodes</th>{head}</tr>
-{"".join(body)}
-</table>
+{_table(rows, metrics)}
 {images}
 <p class="meta">Raw data: <a href="results.csv">results.csv</a> ·
 scenario: <a href="scenario.yaml">scenario.yaml</a></p>
@@ -60,6 +62,26 @@ scenario: <a href="scenario.yaml">scenario.yaml</a></p>
 """
     atomic_write_text(path, page)
     return path
+
+
+def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> str:
+    """The summary as an HTML table; each column's best cell (by its metric's ``better``) has class ``best``."""
+    controllers = controllers_in(rows)
+    shown = summary_metrics(rows, metrics)
+    head = "".join(
+        f'<th title="{html.escape(f"{m.description} ({m.better} is better)".strip())}">{html.escape(m.heading)}</th>'
+        for m in shown
+    )
+    winners = [best(rows, m, controllers) for m in shown]
+    lines = [f"<table><tr><th>controller</th><th>episodes</th>{head}</tr>"]
+    for controller in controllers:
+        cells = "".join(
+            f'<td class="{"best" if controller in won else ""}">{html.escape(str(stat(rows, controller, m.name)))}</td>'
+            for m, won in zip(shown, winners, strict=True)
+        )
+        n = episodes_of(rows, controller)
+        lines.append(f"<tr><td>{html.escape(controller)}</td><td>{n}</td>{cells}</tr>")
+    return "\n".join([*lines, "</table>"])
 
 
 def _figure(image: Path, folder: Path) -> str:

@@ -1,5 +1,8 @@
 """Comparison plots (PNG) from episode rows, drawn with matplotlib's object API.
 
+Which metrics a plot draws and its axis labels (unit, which way is better) come from the
+metric declarations (:data:`traffic_lam.metrics.METRICS`, or the catalog passed as ``metrics``).
+
 No pyplot and no global backend switch: each figure is a ``matplotlib.figure.Figure``
 saved with the Agg canvas, so plotting works headless and touches no global state.
 """
@@ -7,14 +10,16 @@ saved with the Agg canvas, so plotting works headless and touches no global stat
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
 from traffic_lam.files import atomic_open
-from traffic_lam.report.summary import controllers_in, stat, values
+from traffic_lam.metrics.catalog import METRICS
+from traffic_lam.metrics.declaration import COUNT, Metric
+from traffic_lam.report.summary import controllers_in, present, stat, values
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
@@ -29,69 +34,81 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def performance_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Delay, travel time and throughput per controller: mean bar, std whisker, one dot per episode."""
-    metrics = [
-        ("avg_delay", "average delay (s)\nlower is better"),
-        ("avg_travel_time", "average travel time (s)\nlower is better"),
-        ("throughput_per_h", "throughput (veh/h)\nhigher is better"),
-    ]
+def performance_bars(
+    rows: Sequence[dict[str, Any]], path: Path, title: str = "", metrics: Iterable[Metric] = METRICS
+) -> Path:
+    """A panel per performance metric (declared ``in_plots``, not ``safety``): mean bar, std whisker, episode dots."""
+    shown = present(rows, [m for m in metrics if m.in_plots and not m.safety])
     controllers = controllers_in(rows)
-    fig = Figure(figsize=(4.6 * len(metrics), 4.4), layout="constrained")
-    for k, (metric, label) in enumerate(metrics):
-        ax = fig.add_subplot(1, len(metrics), k + 1)
+    fig = Figure(figsize=(4.6 * max(1, len(shown)), 4.4), layout="constrained")
+    for k, metric in enumerate(shown):
+        ax = fig.add_subplot(1, len(shown), k + 1)
         for i, controller in enumerate(controllers):
-            s = stat(rows, controller, metric)
+            s = stat(rows, controller, metric.name)
             ax.bar(i, s.mean, yerr=s.std if s.n > 1 else None, color=_colour(i), alpha=0.8, capsize=4)
-            xs = values(rows, controller, metric)
+            xs = values(rows, controller, metric.name)
             ax.scatter([i] * len(xs), xs, color="black", s=10, zorder=3)
         ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
-        ax.set_ylabel(label)
+        ax.set_ylabel(metric.axis_label)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or "Performance per controller (bars: mean over episodes, whiskers: std, dots: episodes)")
     return _save(fig, path)
 
 
-def safety_bars(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Safety counters per controller: mean per episode, whiskers from the min to the max episode."""
-    metrics = [m for m in ("collisions", "emergency_stops", "emergency_braking", "teleports",
-                           "ssm_ttc", "ssm_drac", "ssm_pet") if any(r.get(m) is not None for r in rows)]  # fmt: skip
+def safety_bars(
+    rows: Sequence[dict[str, Any]], path: Path, title: str = "", metrics: Iterable[Metric] = METRICS
+) -> Path:
+    """Safety metrics (declared ``safety`` and ``in_plots``) per controller: mean, whiskers from min to max episode."""
+    shown = present(rows, [m for m in metrics if m.in_plots and m.safety])
     controllers = controllers_in(rows)
-    fig = Figure(figsize=(max(6.0, 0.6 * len(controllers) * max(1, len(metrics))), 4.4), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 0.6 * len(controllers) * max(1, len(shown))), 4.4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / max(1, len(metrics))
-    for j, metric in enumerate(metrics):
-        means = [stat(rows, c, metric).mean for c in controllers]
-        ranges = [values(rows, c, metric) or [0.0] for c in controllers]
+    width = 0.8 / max(1, len(shown))
+    for j, metric in enumerate(shown):
+        means = [stat(rows, c, metric.name).mean for c in controllers]
+        ranges = [values(rows, c, metric.name) or [0.0] for c in controllers]
         spread = [[m - min(r) for m, r in zip(means, ranges, strict=True)],
                   [max(r) - m for m, r in zip(means, ranges, strict=True)]]  # fmt: skip
-        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(controllers))]
-        ax.bar(xs, means, width, yerr=spread, label=metric.replace("_", " "), color=_colour(j), capsize=3)
+        xs = [i + (j - (len(shown) - 1) / 2) * width for i in range(len(controllers))]
+        legend = metric.heading if metric.better == "lower" else f"{metric.heading} (higher is safer)"
+        ax.bar(xs, means, width, yerr=spread, label=legend, color=_colour(j), capsize=3)
     ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
-    ax.set_ylabel("events per episode (lower is safer)")
+    counts = all(m.unit == COUNT for m in shown)
+    lower = all(m.better == "lower" for m in shown)
+    ax.set_ylabel(f"{'events' if counts else 'value'} per episode{' (lower is safer)' if lower else ''}")
     ax.grid(axis="y", alpha=0.3)
-    if metrics:
+    if shown:
         ax.legend(fontsize="small")
     ax.set_ylim(bottom=0)
     ax.set_title(title or "Safety per controller (mean over episodes, whiskers: min-max)")
     return _save(fig, path)
 
 
-def delay_vs_safety(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Scatter: average delay against safety events (emergency stops + braking + collisions), a dot per episode."""
+SAFETY_EVENTS = ("collisions", "emergency_stops", "emergency_braking")
+"""Metrics summed on the safety axis of :func:`delay_vs_safety`."""
+
+
+def delay_vs_safety(
+    rows: Sequence[dict[str, Any]],
+    path: Path,
+    title: str = "",
+    x: str = "avg_delay",
+    events: Sequence[str] = SAFETY_EVENTS,
+) -> Path:
+    """Scatter: a metric (delay) against the sum of safety events, a dot per episode (built-in metric names)."""
+    metric = METRICS[x]
     fig = Figure(figsize=(6.4, 4.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for i, controller in enumerate(controllers_in(rows)):
-        mine = [r for r in rows if r["controller"] == controller and r.get("avg_delay") is not None]
-        events = [
-            sum(float(r.get(m) or 0) for m in ("collisions", "emergency_stops", "emergency_braking")) for r in mine
-        ]
-        ax.scatter([float(r["avg_delay"]) for r in mine], events, label=controller, color=_colour(i), s=40)
-    ax.set_xlabel("average delay (s) — lower is better")
-    ax.set_ylabel("collisions + emergency stops + emergency braking\nper episode — lower is safer")
+        mine = [r for r in rows if r["controller"] == controller and r.get(x) is not None]
+        counted = [sum(float(r.get(m) or 0) for m in events) for r in mine]
+        ax.scatter([float(r[x]) for r in mine], counted, label=controller, color=_colour(i), s=40)
+    ax.set_xlabel(f"{metric.heading} — {metric.better} is better")
+    ax.set_ylabel(" + ".join(METRICS[m].heading for m in events) + "\nper episode — lower is safer")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    ax.set_title(title or "Delay versus safety (one dot per episode; best is bottom left)")
+    corner = "left" if metric.better == "lower" else "right"
+    ax.set_title(title or f"{metric.label.capitalize()} versus safety (one dot per episode; best is bottom {corner})")
     return _save(fig, path)
 
 
@@ -118,8 +135,7 @@ def learning_curves(curves: dict[str, Path], path: Path) -> Path | None:
     for i, (name, (xs, ys)) in enumerate(series.items()):
         ax.plot(xs, ys, marker="o", markersize=3, label=name, color=_colour(i))
     ax.set_xlabel("training episode")
-    labels = {"avg_delay": "average delay (s)", "avg_queue": "average queue per signal (vehicles)", "return": "return"}
-    ax.set_ylabel(labels[metric])
+    ax.set_ylabel(METRICS[metric].heading if metric in METRICS else metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title("Learning curves")

@@ -1,24 +1,23 @@
-"""Per-controller summaries of episode rows: mean and spread over seeds."""
+"""Per-controller summaries of episode rows: mean and spread over seeds, best per metric.
+
+Which metrics a summary shows, their headings and which way is best come from the metric
+declarations (:data:`traffic_lam.metrics.METRICS`, or the catalog passed as ``metrics``).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("avg_delay", "delay (s)", "lower"),
-    ("avg_travel_time", "travel time (s)", "lower"),
-    ("avg_waiting_time", "waiting (s)", "lower"),
-    ("throughput_per_h", "throughput (veh/h)", "higher"),
-    ("avg_queue", "queue (veh)", "lower"),
-    ("collisions", "collisions", "lower"),
-    ("emergency_stops", "emergency stops", "lower"),
-    ("emergency_braking", "emergency braking", "lower"),
-    ("teleports", "teleports", "lower"),
+from traffic_lam.metrics.catalog import METRICS
+from traffic_lam.metrics.declaration import Metric
+
+SUMMARY_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.name, m.heading, m.better) for m in METRICS if m.in_summary
 )
-"""(column, label, better) of the metrics shown in tables and plots."""
+"""(column, heading, better) of the built-in metrics shown in summaries, derived from :data:`METRICS`."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +62,46 @@ def stat(rows: Sequence[dict[str, Any]], controller: str, metric: str) -> Stat:
     return Stat(mean, std, len(xs))
 
 
-def summary_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
-    """A table with one line per controller: mean ± std of the main metrics."""
-    metrics = [(c, label) for c, label, _ in SUMMARY_METRICS if any(r.get(c) is not None for r in rows)]
-    header = ["controller", "episodes", *[label for _, label in metrics]]
+def present(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> list[Metric]:
+    """The ``metrics`` that some row has a value for, in order."""
+    return [m for m in metrics if any(r.get(m.name) is not None for r in rows)]
+
+
+def summary_metrics(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric] = METRICS) -> list[Metric]:
+    """The metrics a summary of ``rows`` shows: those declared ``in_summary`` that some row has."""
+    return present(rows, [m for m in metrics if m.in_summary])
+
+
+def best(rows: Sequence[dict[str, Any]], metric: Metric, controllers: Sequence[str] | None = None) -> set[str]:
+    """Controllers whose mean ``metric`` is the best by its ``better``; empty when the means do not differ."""
+    means = {c: stat(rows, c, metric.name).mean for c in (controllers or controllers_in(rows))}
+    top = metric.best(means.values())
+    if top is None or len({m for m in means.values() if m == m}) < 2:
+        return set()
+    return {c for c, m in means.items() if m == top}
+
+
+def episodes_of(rows: Sequence[dict[str, Any]], controller: str) -> int:
+    """Number of rows (episodes) of ``controller``."""
+    return sum(1 for r in rows if r["controller"] == controller)
+
+
+def summary_table(rows: Sequence[dict[str, Any]], markdown: bool = False, metrics: Iterable[Metric] = METRICS) -> str:
+    """A table with one line per controller: mean ± std of the summary metrics.
+
+    Args:
+        rows: episode rows (:meth:`~traffic_lam.metrics.EpisodeRecord.to_row`, ``results.csv``).
+        markdown: a Markdown table instead of aligned text.
+        metrics: the declarations to show (those ``in_summary`` that the rows have); pass
+            ``METRICS.extended([...])`` to add metrics of your own to the built-in ones.
+
+    """
+    shown = summary_metrics(rows, metrics)
+    header = ["controller", "episodes", *[m.heading for m in shown]]
     lines = []
     for controller in controllers_in(rows):
-        n = sum(1 for r in rows if r["controller"] == controller)
-        lines.append([controller, str(n), *[str(stat(rows, controller, c)) for c, _ in metrics]])
+        cells = [str(stat(rows, controller, m.name)) for m in shown]
+        lines.append([controller, str(episodes_of(rows, controller)), *cells])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
