@@ -1,4 +1,4 @@
-"""Entry point of ``python -m traffic_lam.evaluation``."""
+"""Entry point of ``python -m traffic_lam.evaluation`` (the same as ``traffic-lam evaluate``)."""
 
 import sys
 

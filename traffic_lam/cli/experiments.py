@@ -1,0 +1,145 @@
+"""Commands over scenarios and run folders: ``run`` and ``compare``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from traffic_lam.cli.options import add_command
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``run`` and ``compare``."""
+    p = add_command(
+        commands,
+        "run",
+        summary="run a scenario: train, evaluate, write results, plots and a report",
+        description="Train what needs training, evaluate every controller on the same seeds, and write "
+        "results.csv, plots/*.png and report.html into the run folder. Re-running into the same folder "
+        "resumes: finished episodes are skipped.",
+        usage_examples=[
+            "traffic-lam run scenarios/quickstart.yaml",
+            "traffic-lam run scenarios/quickstart.yaml --workers 2",
+            "traffic-lam run scenarios/grid4x4.yaml --out runs/grid --executor ray --workers 8 --quiet",
+        ],
+        handler=run_command,
+    )
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument("--out", help="run folder (default: runs/<scenario name>)")
+    p.add_argument("--workers", type=int, default=1, help="jobs in parallel processes (default 1)")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local process pool, or Ray tasks (pip install -e .[ray]; RAY_ADDRESS for a cluster)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = add_command(
+        commands,
+        "compare",
+        summary="plots and a table from existing run folders (no simulation)",
+        description="Merge the results.csv of one or more run folders and draw the comparison plots and report.",
+        usage_examples=[
+            "traffic-lam compare runs/quickstart",
+            "traffic-lam compare runs/quickstart runs/grid --out runs/comparison",
+        ],
+        handler=compare_command,
+    )
+    p.add_argument("runs", nargs="+", help="run folders holding results.csv")
+    p.add_argument("--out", help="folder for the comparison (default: the single run folder, or ./comparison)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``traffic-lam run``: run the scenario into its folder, print the summary table."""
+    from traffic_lam.experiments.runner import run_scenario
+    from traffic_lam.experiments.scenario import load_scenario
+    from traffic_lam.report.summary import summary_table
+
+    scenario = load_scenario(args.scenario)
+    out = Path(args.out) if args.out else Path("runs") / scenario.name
+    progress = _ProgressBars(quiet=args.quiet)
+    print(f"scenario {scenario.name}: {len(scenario.controllers)} controllers x {len(scenario.evaluation.seeds)} "
+          f"seeds x {scenario.evaluation.episodes} episodes on {scenario.network} -> {out}")  # fmt: skip
+    started = time.perf_counter()
+    summary = run_scenario(scenario, out, workers=args.workers, executor=args.executor, progress=progress)
+    progress.close()
+    print(f"\n{summary.evaluated} episodes evaluated, {summary.skipped} already done, {summary.trained} learners "
+          f"trained in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    if summary.rows:
+        print("\n" + summary_table(summary.rows))
+        print(f"\nresults: {summary.run_dir / 'results.csv'}")
+        print(f"report:  {summary.report}")
+    for what, error in summary.failures:
+        print(f"traffic-lam: error: {what} failed: {error}", file=sys.stderr)
+    return 1 if summary.failures else 0
+
+
+class _ProgressBars:
+    """The runner's ``progress(phase, done, total)`` callback: one tqdm bar per phase (none when quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if phase not in self.bars:
+            self.bars[phase] = tqdm(total=total, desc=f"{phase:>8}", unit="job", leave=True)
+        bar = self.bars[phase]
+        bar.n = done
+        bar.refresh()
+        if done == total:
+            bar.close()
+
+    def close(self) -> None:
+        """Close every bar (a run that stops early leaves some open)."""
+        for bar in self.bars.values():
+            bar.close()
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """``traffic-lam compare``: merge run folders' results, draw the plots and report, print the table."""
+    from traffic_lam.experiments.runner import write_outputs
+    from traffic_lam.experiments.store import write_rows
+    from traffic_lam.files import ensure_writable_dir
+    from traffic_lam.report.summary import summary_table
+
+    runs = [Path(r) for r in args.runs]
+    rows = _merged_rows(runs)
+    out = ensure_writable_dir(Path(args.out) if args.out else (runs[0] if len(runs) == 1 else Path("comparison")))
+    if out not in runs:
+        write_rows(out / "results.csv", rows)
+    plots, report = write_outputs(out, rows, title="traffic_lam — comparison of " + ", ".join(r.name for r in runs))
+    print(summary_table(rows))
+    print(f"\nplots:  {', '.join(str(p) for p in plots)}")
+    print(f"report: {report}")
+    return 0
+
+
+def _merged_rows(runs: list[Path]) -> list[dict]:
+    """Every row of every run's results.csv; controllers prefixed ``<run folder>/`` when there are several runs."""
+    from traffic_lam.errors import ConfigError
+    from traffic_lam.experiments.store import read_rows
+
+    rows = []
+    for run in runs:
+        results = run / "results.csv"
+        if not results.is_file():
+            raise ConfigError(f"{run}: no results.csv (expected a run folder written by 'traffic-lam run')")
+        prefix = f"{run.name}/" if len(runs) > 1 else ""
+        for row in read_rows(results):
+            row["controller"] = f"{prefix}{row['controller']}"
+            rows.append(row)
+    if not rows:
+        raise ConfigError(f"{', '.join(map(str, runs))}: results.csv has no rows")
+    return rows
