@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from traffic_lam.controllers import make_controller
+from traffic_lam.controllers import TrainingBudget, make_controller
 from traffic_lam.env.factory import EnvFactory
 
 OPTIONS = {"end_time": 60, "delta_time": 10, "yellow_time": 3, "all_red_time": 2}
@@ -13,15 +13,16 @@ TINY = {
 }
 
 
-class Budget:
-    def __init__(self, episodes, tmp_path, every=0):
-        self.episodes, self.num_envs, self.seed, self.checkpoint_every = episodes, 2, 3, every
-        self.checkpoint_dir, self.curve_file = tmp_path / "work", tmp_path / "curve.csv"
+def budget(episodes, tmp_path, every=0):
+    return TrainingBudget(
+        episodes=episodes, num_envs=2, seed=3, checkpoint_every=every,
+        checkpoint_dir=tmp_path / "work", curve_file=tmp_path / "curve.csv",
+    )  # fmt: skip
 
 
 def trained(name, tmp_path, episodes=2, **args):
     learner = make_controller(name, {**TINY[name], "device": "cpu", **args})
-    learner.learn(EnvFactory("grid2x2", {**OPTIONS, **learner.env_options()}), Budget(episodes, tmp_path))
+    learner.learn(EnvFactory("grid2x2", {**OPTIONS, **learner.env_options()}), budget(episodes, tmp_path))
     return learner
 
 
@@ -83,7 +84,7 @@ def test_dqn_masks_invalid_actions_in_q_values(tmp_path):
 def test_resume_from_checkpoint(tmp_path, name):
     learner = make_controller(name, {**TINY[name], "device": "cpu"})
     factory = EnvFactory("grid2x2", {**OPTIONS, **learner.env_options()})
-    learner.learn(factory, Budget(2, tmp_path, every=1))
+    learner.learn(factory, budget(2, tmp_path, every=1))
     first = learner.model.num_timesteps
     assert (tmp_path / "work" / "checkpoint.zip").is_file()
     if name == "ppo":  # PPO trains on scaled rewards: the running return statistics are kept too
@@ -91,7 +92,7 @@ def test_resume_from_checkpoint(tmp_path, name):
         assert scaled is not None and (tmp_path / "work" / "reward_scaling.pkl").is_file()
         seen = scaled.ret_rms.count
     again = make_controller(name, {**TINY[name], "device": "cpu"})
-    again.learn(factory, Budget(4, tmp_path, every=1))
+    again.learn(factory, budget(4, tmp_path, every=1))
     assert again.model.num_timesteps >= 2 * first  # continued, not restarted
     if name == "ppo":
         assert again.model.get_vec_normalize_env().ret_rms.count > seen  # statistics continued
@@ -108,12 +109,9 @@ def test_unknown_hyperparameter_is_one_clear_error():
 def test_ppo_samples_reproducibly_or_acts_deterministically(tmp_path):
     learner = trained("ppo", tmp_path, episodes=1)
     path = learner.save(tmp_path / "model.final")
-    sampled = [type(learner).load(path) for _ in range(2)]
-    for controller in sampled:
-        controller.params["deterministic"] = False
+    sampled = [type(learner).load(path, deterministic=False) for _ in range(2)]
     assert play(sampled[0], steps=4) == play(sampled[1], steps=4)  # same seed, same samples
-    greedy = type(learner).load(path)
-    greedy.params["deterministic"] = True
+    greedy = type(learner).load(path, deterministic=True)
     assert play(greedy, steps=4) == play(greedy, steps=4)
 
 
@@ -122,5 +120,5 @@ def test_heterogeneous_signals_never_get_an_action_they_do_not_have(tmp_path, na
     # RESCO cologne3: 3 signals with 3, 4 and 4 greens; DQN's warm-up samples actions at random
     learner = make_controller(name, {**TINY[name], "learning_starts": 10_000} if name == "dqn" else TINY[name])
     options = {"begin_time": 25200, "end_time": 25260, "delta_time": 10, "yellow_time": 3, **learner.env_options()}
-    learner.learn(EnvFactory("resco:cologne3", options), Budget(2, tmp_path))
+    learner.learn(EnvFactory("resco:cologne3", options), budget(2, tmp_path))
     assert learner.model.num_timesteps >= 2 * 6 * 3

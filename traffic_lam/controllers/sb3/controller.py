@@ -5,179 +5,112 @@ processes, seen by SB3 as N x (signals) environments (parameter sharing: one pol
 every signal a sample); action masks (MaskablePPO; masked Q-values for DQN); a callback
 that writes the learning curve (delay per training episode) and periodic checkpoints;
 resume from the last checkpoint; TensorBoard logs when tensorboard is installed.
+
+Hyperparameters: :class:`~traffic_lam.controllers.sb3.config.DQNConfig` and
+:class:`~traffic_lam.controllers.sb3.config.PPOConfig`. A learner saves as an SB3 zip at
+the path given and its document (settings, featurizer) at ``<path>.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
-import pickle
 import tempfile
 import warnings
 from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 
 from traffic_lam.controllers.base import Controller
+from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.sb3.config import DQNConfig, PPOConfig, SB3Config
 from traffic_lam.controllers.sb3.features import Featurizer
-from traffic_lam.errors import ConfigError, ControllerError
-from traffic_lam.files import atomic_open, atomic_write_text, read_csv, write_csv
-
-SHARING = ("shared", "independent")
-
-DQN_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-3,
-    "buffer_size": 50_000,
-    "learning_starts": 1_000,
-    "batch_size": 128,
-    "gamma": 0.99,
-    "train_freq": 1,
-    "gradient_steps": 2,
-    "target_update_interval": 2_000,
-    "exploration_fraction": 0.3,
-    "exploration_final_eps": 0.05,
-}
-"""DQN hyperparameters (steps count signal-steps: one simulation step of 16 signals is 16)."""
-
-PPO_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 3e-4,
-    "n_steps": 64,
-    "batch_size": 256,
-    "n_epochs": 10,
-    "gamma": 0.99,
-    "gae_lambda": 0.95,
-    "ent_coef": 0.0,
-    "clip_range": 0.2,
-}
-"""MaskablePPO hyperparameters (``n_steps`` per signal per simulation before an update).
-
-Measured on RESCO grid4x4 (80 episodes, scaled rewards): with ``n_epochs`` 10 and no entropy
-bonus the final policy reached 46.1 s (47.8 s sampling from it); with 5 epochs and ``ent_coef``
-0.01 it was still at ~60 s after 50 episodes, a policy that stays random where it should commit.
-"""
+from traffic_lam.controllers.sb3.training import Checkpoint, Progress
+from traffic_lam.errors import ControllerError
 
 
 class SB3Controller(Controller):
-    """Common part of the SB3 learners.
+    """Common part of the SB3 learners: training, acting, saving; the subclass names the algorithm.
 
     Args:
-        sharing: ``"shared"`` (one network for every signal, with its one-hot id) or
-            ``"independent"`` (every signal its own hidden layers; see ``PerSignalExtractor``).
-        neighbours: add each neighbour's queue occupancy and phase to a signal's input
-            (adjacency read from the network).
-        neighbour_reward: weight of the neighbours' mean reward added to each signal's reward.
-        normalize_reward: divide rewards by a running estimate of the discounted return's
-            standard deviation while training, clipped to +-10 (SB3 ``VecNormalize``); ``None``
-            takes the algorithm's default (on for PPO, off for DQN).
-        hidden: width of the two hidden layers.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        seed: seeds the learner.
-        **hyperparameters: the algorithm's own (``learning_rate``, ``batch_size`` ...); the
-            defaults are :data:`DQN_DEFAULTS` / :data:`PPO_DEFAULTS`.
+        **settings: fields of the learner's :attr:`config_class` (defaults there); any other
+            argument of the SB3 algorithm's constructor goes under ``sb3``.
+
+    Raises:
+        ConfigError: an unknown setting, or an ``sb3`` argument the algorithm does not take.
     """
 
     observation: ClassVar[str | None] = "default"
     needs_training: ClassVar[bool] = True
-    defaults: ClassVar[dict[str, Any]] = {}
-    normalize_reward_default: ClassVar[bool] = False
+    artefact: ClassVar[str | None] = "sb3-zip"
+    config_class: ClassVar[type[SB3Config]] = SB3Config
 
-    def __init__(
-        self,
-        sharing: str = "shared",
-        neighbours: bool = False,
-        neighbour_reward: float = 0.0,
-        normalize_reward: bool | None = None,
-        hidden: int = 64,
-        device: str = "auto",
-        seed: int = 0,
-        **hyperparameters: Any,
-    ) -> None:
-        super().__init__(
-            sharing=sharing,
-            neighbours=neighbours,
-            neighbour_reward=neighbour_reward,
-            normalize_reward=self.normalize_reward_default if normalize_reward is None else bool(normalize_reward),
-            hidden=hidden,
-            device=device,
-            seed=seed,
-            **hyperparameters,
-        )
-        if sharing not in SHARING:
-            raise ConfigError(f"{self.name}: sharing: expected one of {', '.join(SHARING)}, got {sharing!r}")
-        unknown = set(hyperparameters) - set(self.defaults)
-        if unknown:
-            raise ConfigError(
-                f"{self.name}: unknown hyperparameter '{sorted(unknown)[0]}', expected one of "
-                f"{', '.join(sorted(self.defaults))}"
-            )
-        self.hyperparameters = {**self.defaults, **hyperparameters}
+    def __init__(self, **settings: Any) -> None:
+        config = self.config_class.from_args(self.name, settings)
+        super().__init__(**asdict(config))
+        self.config = config
+        self.algorithm_kwargs = config.algorithm_kwargs(self.name, self._algorithm())
         self.model: Any = None
         self.featurizer: Featurizer | None = None
 
     # ------------------------------------------------------------------ training
-    def _learn(self, make_env: Any, budget: Any) -> None:
+    def _learn(self, make_env: Any, budget: TrainingBudget | int) -> None:
         from traffic_lam.controllers.sb3.vec_env import SignalVecEnv
 
-        episodes = int(getattr(budget, "episodes", budget))
-        num_envs = int(getattr(budget, "num_envs", 1))
-        seed = int(getattr(budget, "seed", 10_000))
-        checkpoint_every = int(getattr(budget, "checkpoint_every", 0))
-        work = getattr(budget, "checkpoint_dir", None)
-        curve_file = getattr(budget, "curve_file", None)
+        budget = TrainingBudget.of(budget)
         with contextlib.ExitStack() as stack:
-            work_dir = Path(work) if work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            venv = make_env.vector(num_envs, trip_dir=work_dir / "trips")
+            folder = budget.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            checkpoint = Checkpoint(folder)
+            venv = make_env.vector(budget.num_envs, trip_dir=folder / "trips")
             stack.callback(venv.close)
             self.featurizer = Featurizer.from_env(
-                venv.layouts,
-                venv.observation_spaces,
-                bool(self.params["neighbours"]),
-                agent_ids=True,
+                venv.layouts, venv.observation_spaces, self.config.neighbours, agent_ids=True
             )
-            vec = SignalVecEnv(venv, self.featurizer, float(self.params["neighbour_reward"]), seed=seed)
-            checkpoint = work_dir / "checkpoint.zip"
-            scaler = work_dir / "reward_scaling.pkl"
-            train_env: Any = vec
-            if self.params["normalize_reward"]:
-                from stable_baselines3.common.vec_env import VecNormalize
-
-                if scaler.is_file():  # resume with the running return statistics
-                    train_env = VecNormalize.load(str(scaler), vec)
-                else:
-                    if checkpoint.is_file():
-                        warnings.warn(
-                            f"{self.name}: {checkpoint} was trained without reward scaling statistics; "
-                            "resuming with fresh ones (normalize_reward: false keeps raw rewards)",
-                            stacklevel=2,
-                        )
-                    gamma = float(self.hyperparameters["gamma"])
-                    train_env = VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=gamma)
-            steps_per_episode = int((venv.config.end_time - venv.config.begin_time) // venv.config.timing.delta_time)
-            total = episodes * steps_per_episode * len(self.featurizer.agents)
-
-            if checkpoint.is_file():  # resume after an interruption
-                self.model = self._algorithm().load(checkpoint, env=train_env, device=self.params["device"])
-                if (work_dir / "replay_buffer.pkl").is_file() and hasattr(self.model, "load_replay_buffer"):
-                    self.model.load_replay_buffer(work_dir / "replay_buffer.pkl")
-            else:
-                self.model = self._new_model(train_env, work_dir)
-            callback = _Progress(vec, curve_file, checkpoint if checkpoint_every else None, checkpoint_every)
-            remaining = total - int(self.model.num_timesteps)
+            vec = SignalVecEnv(venv, self.featurizer, self.config.neighbour_reward, seed=budget.seed)
+            train_env = self._scale_rewards(vec, checkpoint)
+            self.model = checkpoint.resume(self._algorithm(), train_env, self.config.device)  # after an interruption
+            if self.model is None:
+                self.model = self._new_model(train_env, folder)
+            every = budget.checkpoint_every
+            progress = Progress(vec, budget.curve_file, checkpoint if every else None, every)
+            remaining = self._signal_steps(venv.config, budget.episodes) - int(self.model.num_timesteps)
             if remaining > 0:
-                self.model.learn(remaining, callback=callback, reset_num_timesteps=False, tb_log_name=self.name)
-            if checkpoint_every and callback.saved_at != self.model.num_timesteps:  # not saved at the last step
-                callback.save_checkpoint()
+                self.model.learn(remaining, callback=progress, reset_num_timesteps=False, tb_log_name=self.name)
+            if progress.saved_at != self.model.num_timesteps:  # not checkpointed at the last step
+                progress.save_checkpoint(self.model)
 
-    def _new_model(self, vec: Any, work_dir: Path) -> Any:
+    def _scale_rewards(self, vec: Any, checkpoint: Checkpoint) -> Any:
+        """``vec``, wrapped to scale its rewards with ``normalize_reward`` (statistics resumed from ``checkpoint``)."""
+        if not self.config.normalize_reward:
+            return vec
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        if checkpoint.reward_scaling.is_file():  # resume with the running return statistics
+            return VecNormalize.load(str(checkpoint.reward_scaling), vec)
+        if checkpoint.model.is_file():
+            warnings.warn(
+                f"{self.name}: {checkpoint.model} was trained without reward scaling statistics; "
+                "resuming with fresh ones (normalize_reward: false keeps raw rewards)",
+                stacklevel=3,
+            )
+        return VecNormalize(vec, norm_obs=False, norm_reward=True, gamma=float(self.config.gamma))
+
+    def _signal_steps(self, config: Any, episodes: int) -> int:
+        """SB3 timesteps of ``episodes`` simulations: decisions per episode x signals."""
         assert self.featurizer is not None
-        hidden = int(self.params["hidden"])
-        tensorboard = str(work_dir / "tensorboard") if importlib.util.find_spec("tensorboard") else None
+        decisions = int((config.end_time - config.begin_time) // config.timing.delta_time)
+        return episodes * decisions * len(self.featurizer.agents)
+
+    def _new_model(self, env: Any, folder: Path) -> Any:
+        """A fresh model on ``env`` with this learner's network and hyperparameters."""
+        assert self.featurizer is not None
+        hidden = self.config.hidden
         policy_kwargs: dict[str, Any] = {"net_arch": [hidden, hidden]}
-        if self.params["sharing"] == "independent":
+        if self.config.sharing == "independent":
             from traffic_lam.controllers.sb3.policies import PerSignalExtractor
 
             policy_kwargs = {
@@ -189,7 +122,11 @@ class SB3Controller(Controller):
                 },
                 "net_arch": self._empty_arch(),
             }
-        return self._build(vec, policy_kwargs, tensorboard)
+        tensorboard = str(folder / "tensorboard") if importlib.util.find_spec("tensorboard") else None
+        return self._algorithm()(
+            self._policy(), env, policy_kwargs=policy_kwargs, tensorboard_log=tensorboard, verbose=0,
+            **self.algorithm_kwargs,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ acting
     def _setup(self, env: Any) -> None:
@@ -204,61 +141,31 @@ class SB3Controller(Controller):
         actions = self._predict(vectors, self.featurizer.masks(vectors))
         return {a: int(actions[i]) for i, a in enumerate(self.featurizer.agents) if a in observations}
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the SB3 zip to ``path`` and the controller's settings next to it (``path.json``)."""
+    # ------------------------------------------------------------------ persistence (base class hooks)
+    def _state(self) -> dict[str, Any]:
         if self.model is None or self.featurizer is None:
             raise ControllerError(f"{self.name}: nothing to save, the learner is not trained")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"controller": self.name, "params": self.params, "featurizer": vars(self.featurizer)}
-        atomic_write_text(_meta_path(target), json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        with atomic_open(target, "wb", encoding=None) as handle:
-            self.model.save(handle)
-        return target
-
-    @classmethod
-    def load(cls, path: str | Path) -> SB3Controller:
-        """Rebuild a learner saved by :meth:`save`."""
-        target = Path(path)
-        try:
-            meta = json.loads(_meta_path(target).read_text())
-        except (OSError, ValueError) as exc:
-            raise ControllerError(f"{target}: no saved {cls.name} settings next to it ({exc})") from None
-        if meta.get("controller") != cls.name:
-            raise ControllerError(f"{target}: holds controller '{meta.get('controller')}', not '{cls.name}'")
-        controller = cls(**meta["params"])
-        controller.featurizer = Featurizer(**meta["featurizer"])
-        controller.model = controller._algorithm().load(target, device=controller.params["device"])
-        return controller
-
-    def _state(self) -> Any:
-        return None
+        return {"featurizer": self.featurizer.to_state()}
 
     def _restore(self, state: Any) -> None:
-        return None
+        if not isinstance(state, Mapping) or not isinstance(state.get("featurizer"), Mapping):
+            raise ControllerError(f"{self.name}: the saved document has no featurizer state (retrain the learner)")
+        self.featurizer = Featurizer.from_state(state["featurizer"])
+
+    def _save_artefact(self, handle: BinaryIO) -> None:
+        self.model.save(handle)
+
+    def _load_artefact(self, path: Path) -> None:
+        self.model = self._algorithm().load(path, device=self.config.device)
 
     # ------------------------------------------------------------------ per algorithm
     @abstractmethod
     def _algorithm(self) -> Any:
-        """The SB3 algorithm class (for ``load``)."""
+        """The SB3 algorithm class."""
 
     @abstractmethod
     def _policy(self) -> Any:
         """The SB3 policy (class or name) the algorithm is built with."""
-
-    def _build(self, vec: Any, policy_kwargs: dict[str, Any], tensorboard: str | None) -> Any:
-        """A new model on ``vec`` with this learner's hyperparameters."""
-        return self._algorithm()(
-            self._policy(),
-            vec,
-            policy_kwargs=policy_kwargs,
-            tensorboard_log=tensorboard,
-            seed=int(self.params["seed"]),
-            device=self.params["device"],
-            verbose=0,
-            **self.hyperparameters,
-        )
 
     @abstractmethod
     def _empty_arch(self) -> Any:
@@ -266,14 +173,18 @@ class SB3Controller(Controller):
 
     @abstractmethod
     def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Greedy allowed actions for policy inputs ``vectors``."""
+        """Allowed actions for policy inputs ``vectors``."""
 
 
 class DQNController(SB3Controller):
-    """SB3 DQN with masked Q-values (invalid phases never chosen, never bootstrapped from)."""
+    """SB3 DQN with masked Q-values (invalid phases never chosen, never bootstrapped from).
+
+    Args:
+        **settings: fields of :class:`~traffic_lam.controllers.sb3.config.DQNConfig`.
+    """
 
     name: ClassVar[str] = "dqn"
-    defaults: ClassVar[dict[str, Any]] = DQN_DEFAULTS
+    config_class: ClassVar[type[SB3Config]] = DQNConfig
 
     def _algorithm(self) -> Any:
         from traffic_lam.controllers.sb3.policies import MaskedDQN
@@ -297,14 +208,16 @@ class PPOController(SB3Controller):
     """sb3-contrib MaskablePPO: the policy's distribution excludes invalid phases.
 
     Args:
-        deterministic: act with the policy's most likely action (default), or sample from
-            it (``False``) as in training.
-        **kwargs: see :class:`SB3Controller`.
+        **settings: fields of :class:`~traffic_lam.controllers.sb3.config.PPOConfig`.
     """
 
     name: ClassVar[str] = "ppo"
-    defaults: ClassVar[dict[str, Any]] = PPO_DEFAULTS
-    normalize_reward_default: ClassVar[bool] = True
+    config_class: ClassVar[type[SB3Config]] = PPOConfig
+    config: PPOConfig
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._rng = np.random.default_rng(self.config.seed)
 
     def _algorithm(self) -> Any:
         from sb3_contrib import MaskablePPO
@@ -317,23 +230,13 @@ class PPOController(SB3Controller):
     def _empty_arch(self) -> Any:
         return {"pi": [], "vf": []}
 
-    def __init__(self, deterministic: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.params["deterministic"] = deterministic
-        self._rng = np.random.default_rng(int(self.params["seed"]))
-
     def _reset(self) -> None:
         # each evaluation episode samples from its own seeded stream: reproducible runs
-        self._rng = np.random.default_rng([int(self.params["seed"]), self.episodes])
+        self._rng = np.random.default_rng([self.config.seed, self.episodes])
 
     def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """The masked policy's most likely action, or a sample from it without ``deterministic``.
-
-        On RESCO grid4x4 (80 episodes, the defaults) the argmax gave 46.1 s, sampling 47.8 s. A
-        policy trained with an entropy bonus (``ent_coef`` 0.01, 50 episodes) stayed so random
-        that its argmax locked the grid (708 s) where sampling gave 86 s: sample such policies.
-        """
-        if self.params["deterministic"]:
+        """The masked policy's most likely action, or a sample from it without ``deterministic``."""
+        if self.config.deterministic:
             actions, _ = self.model.predict(vectors, deterministic=True, action_masks=masks)
             return np.asarray(actions)
         import torch
@@ -344,49 +247,3 @@ class PPOController(SB3Controller):
         probs = np.where(masks, probs, 0.0)
         probs /= probs.sum(-1, keepdims=True)
         return np.array([self._rng.choice(len(p), p=p) for p in probs])
-
-
-class _Progress(BaseCallback):
-    """Writes the learning curve after every finished simulation episode; checkpoints periodically."""
-
-    def __init__(self, vec: Any, curve_file: Any, checkpoint: Path | None, every: int) -> None:
-        super().__init__()
-        self.vec, self.curve_file, self.checkpoint, self.every = vec, curve_file, checkpoint, every
-        self.curve: list[dict[str, Any]] = _read_curve(Path(curve_file)) if curve_file else []
-        self.saved_at: int | None = None  # timesteps at the last checkpoint
-
-    def _on_step(self) -> bool:
-        finished = self.vec.finished_episodes
-        if not finished:
-            return True
-        due = False
-        for episode in finished:
-            self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode})
-            due = due or (bool(self.every) and len(self.curve) % self.every == 0)
-        finished.clear()
-        if self.checkpoint is not None and due:  # once, however many simulations finished
-            self.save_checkpoint()
-        if self.curve_file:
-            write_csv(Path(self.curve_file), self.curve)
-        return True
-
-    def save_checkpoint(self) -> None:
-        """Save model (and DQN's replay buffer) where :meth:`SB3Controller._learn` resumes from."""
-        assert self.checkpoint is not None
-        normalizer = self.model.get_vec_normalize_env()
-        if normalizer is not None:  # before the model: a resumed model never lacks its statistics
-            with atomic_open(self.checkpoint.with_name("reward_scaling.pkl"), "wb", encoding=None) as handle:
-                pickle.dump(normalizer, handle)
-        with atomic_open(self.checkpoint, "wb", encoding=None) as handle:
-            self.model.save(handle)
-        if hasattr(self.model, "save_replay_buffer"):
-            self.model.save_replay_buffer(self.checkpoint.with_name("replay_buffer.pkl"))
-        self.saved_at = int(self.model.num_timesteps)
-
-
-def _meta_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _read_curve(path: Path) -> list[dict[str, Any]]:
-    return read_csv(path) if path.is_file() else []

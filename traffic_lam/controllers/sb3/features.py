@@ -12,7 +12,7 @@ padded to the largest signal. Layout of a vector::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,16 @@ class Featurizer:
             use_neighbours=use_neighbours,
             agent_ids=agent_ids,
         )
+
+    def to_state(self) -> dict[str, Any]:
+        """The settings as JSON-able values (what :meth:`from_state` reads back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Featurizer:
+        """Rebuild from :meth:`to_state` (read back from JSON: lists where tuples were)."""
+        neighbours = {agent: tuple(near) for agent, near in state["neighbours"].items()}
+        return cls(**{**state, "neighbours": neighbours})
 
     @property
     def obs_dim(self) -> int:
