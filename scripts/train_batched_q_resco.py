@@ -56,11 +56,10 @@ def main() -> int:
 
     import torch
 
+    from traffic_lam.controllers import TrainingBudget
     from traffic_lam.controllers.batched_q import BatchedQ
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate, resco_protocol
-    from traffic_lam.experiments.runner import TrainingBudget
-    from traffic_lam.experiments.scenario import Training
 
     warnings.filterwarnings("ignore", message=".*short yellow.*")
     network = f"resco:{args.map}"
@@ -73,8 +72,13 @@ def main() -> int:
     params = {k: v if k in text_options or not isinstance(v, str) else parse_value(v) for k, v in params.items()}
 
     learner = BatchedQ(**params)
-    training = Training(args.episodes, seed=10_000, num_envs=args.num_envs, checkpoint_every=args.checkpoint_every)
-    budget = TrainingBudget(training, checkpoint_dir=out, curve_file=out / "curve.csv")
+    budget = TrainingBudget(
+        episodes=args.episodes,
+        num_envs=args.num_envs,
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_dir=out,
+        curve_file=out / "curve.csv",
+    )
     started = time.perf_counter()
     learner.learn(EnvFactory(network, options), budget)
     train_wall = time.perf_counter() - started

@@ -23,7 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-PUBLISHED = {  # DESIGN.md section 5: average delay (s), RESCO, SUMO 1.9
+PUBLISHED = {  # docs/definitions.md (reference figures): average delay (s), RESCO, SUMO 1.9
     "grid4x4": {"IDQN": 33.0, "IPPO": 44.0, "MaxPressure": 52.6},
     "cologne8": {"IDQN": 22.1, "IPPO": 21.6, "MaxPressure": 47.7, "Fixed": 63.8},
     "arterial4x4": {"IDQN": 1168.3, "IPPO": 686.6, "MaxPressure": 952.8},
@@ -62,11 +62,9 @@ def main() -> int:
     parser.add_argument("--out", default="runs/sb3-resco")
     args = parser.parse_args()
 
-    from traffic_lam.controllers import make_controller
+    from traffic_lam.controllers import TrainingBudget, make_controller
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate, resco_protocol
-    from traffic_lam.experiments.runner import TrainingBudget
-    from traffic_lam.experiments.scenario import Training
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.report.plots import learning_curves
 
@@ -101,12 +99,19 @@ def main() -> int:
             learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
             factory = EnvFactory(network, {**protocol, "reward": args.reward, **learner.env_options()})
             started = time.perf_counter()
-            training = Training(episodes=args.episodes, seed=10_000, num_envs=args.num_envs, checkpoint_every=10)
             curve = out / name / "curves" / f"{label}.csv"
             curve.parent.mkdir(parents=True, exist_ok=True)
-            learner.learn(factory, TrainingBudget(training, out / name / "models" / label, curve))
+            models = out / name / "models" / label
+            budget = TrainingBudget(
+                episodes=args.episodes,
+                num_envs=args.num_envs,
+                checkpoint_every=10,
+                checkpoint_dir=models,
+                curve_file=curve,
+            )
+            learner.learn(factory, budget)
             wall = time.perf_counter() - started
-            learner.save(out / name / "models" / label / "model.final")
+            learner.save(models / "model.final")
             delay = score(network, label, learner, protocol, wall)
             ref = published.get("IDQN" if algo == "dqn" else "IPPO")
             lines.append(f"| {name} | {label} ({args.episodes} episodes) | {delay:.1f} | {ref} | {wall / 60:.1f} min |")

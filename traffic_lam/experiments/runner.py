@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from traffic_lam.controllers.base import Controller, read_document
+from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.errors import ControllerError
 from traffic_lam.experiments.executors import Outcome, run_jobs
 from traffic_lam.experiments.scenario import ControllerSpec, Scenario
 from traffic_lam.experiments.store import ResultsStore, job_key
@@ -168,7 +171,12 @@ def _collect(store: ResultsStore, summary: RunSummary, outcome: Outcome[EvalJob]
 
 
 def _trained(run_dir: str | Path, controller: str) -> bool:
-    return model_path(run_dir, controller).exists()
+    """Whether the learner's save is complete: its document (written last, after any artefact) reads."""
+    try:
+        read_document(model_path(run_dir, controller))
+    except ControllerError:
+        return False
+    return True
 
 
 def train_job(job: TrainJob) -> str:
@@ -180,10 +188,22 @@ def train_job(job: TrainJob) -> str:
     controller = make_controller(spec.type, spec.args)
     store = ResultsStore(job.run_dir)
     factory = EnvFactory(scenario.network, _env_options(scenario, controller.env_options()))
-    controller.learn(factory, TrainingBudget(spec.training, store.model_dir(spec.name), store.curve_path(spec.name)))
+    controller.learn(factory, training_budget(spec.training, store, spec.name))
     target = model_path(job.run_dir, spec.name)
     controller.save(target)
     return str(target)
+
+
+def training_budget(training: Any, store: ResultsStore, controller: str) -> TrainingBudget:
+    """The budget of a scenario's ``training`` section, checkpointing and writing the curve into the run folder."""
+    return TrainingBudget(
+        episodes=training.episodes,
+        seed=training.seed,
+        num_envs=training.num_envs,
+        checkpoint_every=training.checkpoint_every,
+        checkpoint_dir=store.model_dir(controller),
+        curve_file=store.curve_path(controller),
+    )
 
 
 def eval_job(job: EvalJob) -> list[dict[str, Any]]:
@@ -194,7 +214,7 @@ def eval_job(job: EvalJob) -> list[dict[str, Any]]:
     scenario, spec = job.scenario, job.controller
     controller = make_controller(spec.type, spec.args)
     if controller.needs_training:
-        controller = type(controller).load(model_path(job.run_dir, spec.name))
+        controller = _load_trained(job.run_dir, spec.name, controller.name)
     store = ResultsStore(job.run_dir)
     sumo_seed = job.seed + EPISODE_SEED_STRIDE * job.episode
     started = time.perf_counter()
@@ -213,42 +233,15 @@ def eval_job(job: EvalJob) -> list[dict[str, Any]]:
     return [row]
 
 
-@dataclass(frozen=True)
-class TrainingBudget:
-    """What a learner receives as its budget from a scenario run.
+def _load_trained(run_dir: str | Path, label: str, expected: str) -> Controller:
+    """The learner trained for ``label`` in the run folder, checked to be the scenario's kind of controller."""
+    from traffic_lam.controllers import load
 
-    Attributes:
-        episodes: training episodes.
-        seed: first training SUMO seed.
-        num_envs: parallel simulations.
-        checkpoint_every: episodes between checkpoints (0: none).
-        checkpoint_dir: where checkpoints go (resume looks there).
-        curve_file: CSV to write the learning curve to (one row per training episode).
-    """
-
-    training: Any
-    checkpoint_dir: Path
-    curve_file: Path
-
-    @property
-    def episodes(self) -> int:
-        """Training episodes."""
-        return int(self.training.episodes)
-
-    @property
-    def seed(self) -> int:
-        """First training SUMO seed."""
-        return int(self.training.seed)
-
-    @property
-    def num_envs(self) -> int:
-        """Parallel simulations."""
-        return int(self.training.num_envs)
-
-    @property
-    def checkpoint_every(self) -> int:
-        """Episodes between checkpoints."""
-        return int(self.training.checkpoint_every)
+    path = model_path(run_dir, label)
+    trained = load(path)
+    if trained.name != expected:
+        raise ControllerError(f"{path}: holds controller '{trained.name}', but '{label}' is a '{expected}' here")
+    return trained
 
 
 def _env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict[str, Any]:
