@@ -3,7 +3,6 @@
 import csv
 import dataclasses
 import re
-import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -16,6 +15,8 @@ from traffic_lam.report.html import write_report
 from traffic_lam.report.plots import performance_bars, safety_bars
 from traffic_lam.report.summary import best, summary_table
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # short yellows of the bundled network
+
 TWICE = Metric("vehicles_arrived_twice", "arrived ×2", "veh", "higher", lambda e: 2 * e.trips.arrived)
 
 
@@ -25,13 +26,6 @@ def _max_delay(episode):
 
 
 WORST = Metric("max_delay", "worst delay", "s", "lower", _max_delay, description="Largest delay of a vehicle.")
-
-
-@pytest.fixture(autouse=True)
-def _quiet_yellow_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yield
 
 
 def test_a_metric_declared_once_reaches_record_row_csv_summary_and_plot(tmp_path):
