@@ -9,6 +9,8 @@ the CSV column order.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from traffic_lam.metrics.declaration import COUNT, Catalog, Episode, Metric, Value
@@ -31,13 +33,13 @@ def _ssm(measure: str) -> Metric:
     )
 
 
-def _vehicles(name: str, better: str, description: str) -> Metric:
+def _vehicles(name: str, better: Literal["lower", "higher"], description: str) -> Metric:
     attribute = name.removeprefix("vehicles_")
     return Metric(
         name,
         name.replace("_", " "),
         "veh",
-        better,  # type: ignore[arg-type]
+        better,
         lambda e: int(getattr(e.trips, attribute)),
         description=description,
         in_summary=False,

@@ -49,7 +49,8 @@ class Episode:
         end: simulation end (s).
         counters: SUMO's system counters summed over every step of the episode (``arrived``,
             ``departed``, ``teleports``, ``colliding_vehicles``, ``emergency_stops``), plus
-            the last step's ``time`` and ``halting`` (the environment's ``info["system"]``).
+            the last step's ``time``, ``halting`` and ``step_*`` counts (the environment's
+            final ``info["system"]``).
         queues: per decision step, halting vehicles on a signal's incoming lanes averaged
             over the signals.
         trips: the episode's tripinfo, summarised (every loaded vehicle).
