@@ -108,16 +108,7 @@ def run_scenario(
     store.save_scenario(scenario.path)
     summary = RunSummary(store.run_dir)
     learners = [c for c in scenario.controllers if make_controller(c.type, c.args).needs_training]
-
-    to_train = [TrainJob(scenario, c, str(store.run_dir)) for c in learners if not _trained(store.run_dir, c.name)]
-    for done, outcome in enumerate(run_jobs(train_job, to_train, workers, executor), start=1):
-        if outcome.error:
-            summary.failures.append((f"train {outcome.job.controller.name}", outcome.error))
-        else:
-            summary.trained += 1
-        if progress:
-            progress("train", done, len(to_train))
-    failed_training = {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
+    failed_training = _train(scenario, learners, store, summary, workers, executor, progress)
 
     finished = store.done()
     jobs: list[EvalJob] = []
@@ -141,6 +132,27 @@ def run_scenario(
             store.run_dir, summary.rows, title=f"traffic_lam — {scenario.name}"
         )
     return summary
+
+
+def _train(
+    scenario: Scenario,
+    learners: list[ControllerSpec],
+    store: ResultsStore,
+    summary: RunSummary,
+    workers: int,
+    executor: str,
+    progress: Callable[[str, int, int], None] | None,
+) -> set[str]:
+    """Train the learners not trained yet (as :func:`run_scenario` says); return the names whose training failed."""
+    to_train = [TrainJob(scenario, c, str(store.run_dir)) for c in learners if not _trained(store.run_dir, c.name)]
+    for done, outcome in enumerate(run_jobs(train_job, to_train, workers, executor), start=1):
+        if outcome.error:
+            summary.failures.append((f"train {outcome.job.controller.name}", outcome.error))
+        else:
+            summary.trained += 1
+        if progress:
+            progress("train", done, len(to_train))
+    return {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
 
 
 def check_scenario(scenario: Scenario) -> None:
