@@ -135,7 +135,7 @@ def learning_curves(curves: dict[str, Path], path: Path) -> Path | None:
     for i, (name, (xs, ys)) in enumerate(series.items()):
         ax.plot(xs, ys, marker="o", markersize=3, label=name, color=_colour(i))
     ax.set_xlabel("training episode")
-    ax.set_ylabel(METRICS[metric].heading if metric in METRICS else metric)
+    ax.set_ylabel(METRICS[metric].axis_label if metric in METRICS else metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title("Learning curves")
