@@ -21,20 +21,25 @@ def make_env(network: Any, *, render_mode: str | None = None, **options: Any) ->
             arterial4x4, cologne1/3/8, ingolstadt1/7/21 from the sumo-rl wheel), a
             folder, a ``.sumocfg``, or a ``.net.xml`` (then pass ``route_file``).
         render_mode: ``"human"`` opens sumo-gui (same as ``gui=True``).
-        **options: keyword options:
+        **options: keyword options; one left out (or None) takes its default: the
+            timing options from :class:`~traffic_lam.signals.SignalTiming`'s fields,
+            the others from :class:`~traffic_lam.env.EnvConfig` (shown in brackets):
 
             * ``route_file``: route file(s), replacing the network's own.
-            * ``delta_time`` (5): seconds between decisions.
-            * ``yellow_time`` (2): yellow on links losing their green (inside delta).
-            * ``all_red_time`` (0): all-red clearance after the yellow (inside delta).
-            * ``min_green`` (5) / ``max_green`` (50): green duration limits, seconds.
+            * ``delta_time``: seconds between decisions.
+            * ``yellow_time``: yellow on links losing their green (inside delta).
+            * ``all_red_time``: all-red clearance after the yellow (inside delta).
+            * ``min_green`` / ``max_green``: green duration limits, seconds.
             * ``begin_time`` / ``end_time``: default from the ``.sumocfg`` or
               ``network.yaml``, else 0 / 3600.
             * ``observation`` ("default"): a name from ``OBSERVATIONS`` ("default",
-              "pressure"), ``"module:Class"``, a class or an instance.
+              "pressure", "queue-pressure", "wave"), ``"module:Class"``, a class, an
+              instance, or ``{"name": ..., "args": {...}}`` (args for the class, e.g.
+              ``{"name": "wave", "args": {"detection_range": 100}}``).
             * ``reward`` ("diff-waiting-time"): a name from ``REWARDS``
               ("diff-waiting-time", "queue", "pressure", "average-speed"),
-              ``"module:name"``, a class, an instance or a function ``f(signal)``.
+              ``"module:name"``, a class, an instance, a function ``f(signal)``, or
+              ``{"name": ..., "args": {...}}`` as for ``observation``.
             * ``backend`` ("libsumo"): or "traci" (sockets, slower, several per process).
             * ``sumo_options`` (()): extra SUMO flags, e.g. ``["--tripinfo-output", "t.xml"]``.
             * ``gui`` (False): run sumo-gui (uses TraCI).

@@ -176,26 +176,28 @@ def build_config(
     network: str | NetworkSpec,
     *,
     route_file: Any = None,
-    delta_time: int = 5,
-    yellow_time: int = 2,
-    all_red_time: int = 0,
-    min_green: int = 5,
-    max_green: int = 50,
+    delta_time: int | None = None,
+    yellow_time: int | None = None,
+    all_red_time: int | None = None,
+    min_green: int | None = None,
+    max_green: int | None = None,
     begin_time: float | None = None,
     end_time: float | None = None,
-    observation: Any = "default",
-    reward: Any = "diff-waiting-time",
-    backend: str = "libsumo",
-    sumo_options: list[str] | tuple[str, ...] = (),
-    gui: bool = False,
+    observation: Any = None,
+    reward: Any = None,
+    backend: str | None = None,
+    sumo_options: list[str] | tuple[str, ...] | str | None = None,
+    gui: bool | None = None,
     signals: list[str] | tuple[str, ...] | None = None,
-    time_to_teleport: float = -1,
-    collision_check_junctions: bool = True,
-    control: str = "agents",
+    time_to_teleport: float | None = None,
+    collision_check_junctions: bool | None = None,
+    control: str | None = None,
 ) -> EnvConfig:
     """Resolve the network and validate every option into an :class:`EnvConfig`.
 
-    See :func:`traffic_lam.make_env` for the meaning of each option.
+    See :func:`traffic_lam.make_env` for the meaning of each option. An option left
+    ``None`` takes its default from :class:`~traffic_lam.signals.SignalTiming` (timing)
+    or :class:`EnvConfig` (the rest); begin and end default to the network's own.
     """
     spec = resolve_network(network, route_file)
     begin = begin_time if begin_time is not None else (spec.begin if spec.begin is not None else 0.0)
@@ -204,18 +206,21 @@ def build_config(
         warnings.warn(f"network '{spec.name}' names no begin/end time: simulating 0-3600 s", stacklevel=3)
     if isinstance(sumo_options, str):
         sumo_options = sumo_options.split()
-    return EnvConfig(
-        network=spec,
-        timing=SignalTiming(delta_time, yellow_time, all_red_time, min_green, max_green),
-        begin_time=float(begin),
-        end_time=float(end),
-        observation=observation,
-        reward=reward,
-        backend=backend,
-        sumo_options=tuple(sumo_options),
-        gui=gui,
+    timing = _given(
+        delta_time=delta_time, yellow_time=yellow_time, all_red_time=all_red_time, min_green=min_green,
+        max_green=max_green,
+    )  # fmt: skip
+    options = _given(
+        observation=observation, reward=reward, backend=backend, gui=gui, time_to_teleport=time_to_teleport,
+        collision_check_junctions=collision_check_junctions, control=control,
+        sumo_options=tuple(sumo_options) if sumo_options is not None else None,
         signals=tuple(signals) if signals is not None else None,
-        time_to_teleport=time_to_teleport,
-        collision_check_junctions=collision_check_junctions,
-        control=control,
+    )  # fmt: skip
+    return EnvConfig(
+        network=spec, timing=SignalTiming(**timing), begin_time=float(begin), end_time=float(end), **options
     )
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are not None (the others keep their defaults)."""
+    return {key: value for key, value in options.items() if value is not None}

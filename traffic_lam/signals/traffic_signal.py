@@ -12,15 +12,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from traffic_lam.errors import ConfigError
 from traffic_lam.signals.layout import SignalLayout
 from traffic_lam.signals.phases import all_red_state, yellow_state
+from traffic_lam.validation import Section, invalid, whole
+
+_SECONDS = " (a whole number of seconds)"
 
 
-@dataclass(frozen=True)
-class SignalTiming:
+class SignalTiming(Section):
     """Timing rules shared by all signals of an environment (seconds).
+
+    The defaults here are the only timing defaults: :func:`traffic_lam.make_env`, the
+    scenario schema and the command line read them from this class. Built with a bad
+    value, it raises :class:`~traffic_lam.errors.ConfigError` (one line).
 
     Attributes:
         delta_time: time between two decisions; the transition runs inside it.
@@ -31,29 +37,24 @@ class SignalTiming:
 
     """
 
-    delta_time: int = 5
-    yellow_time: int = 2
-    all_red_time: int = 0
-    min_green: int = 5
-    max_green: int = 50
+    delta_time: whole(1, _SECONDS) = Field(5, description="seconds between two decisions; the transition runs inside")
+    yellow_time: whole(0, _SECONDS) = Field(2, description="yellow shown to links that lose their green")
+    all_red_time: whole(0, _SECONDS) = Field(0, description="all-red clearance after the yellow (0: none)")
+    min_green: whole(0, _SECONDS) = Field(5, description="a green is shown at least this long")
+    max_green: whole(1, _SECONDS) = Field(50, description="a green shown this long must change")
 
-    def __post_init__(self) -> None:
-        for name in ("delta_time", "yellow_time", "all_red_time", "min_green", "max_green"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-                raise ConfigError(f"{name}: expected a whole number of seconds, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        if self.delta_time <= 0:
-            raise ConfigError(f"delta_time: expected > 0 s, got {self.delta_time}")
-        if self.yellow_time < 0 or self.all_red_time < 0 or self.min_green < 0:
-            raise ConfigError("yellow_time, all_red_time and min_green must be >= 0")
-        if self.yellow_time + self.all_red_time >= self.delta_time:
-            raise ConfigError(
-                f"yellow_time + all_red_time ({self.yellow_time} + {self.all_red_time} s) must be shorter "
-                f"than delta_time ({self.delta_time} s): the transition runs inside one decision step"
+    @model_validator(mode="after")
+    def _transition_fits(self) -> SignalTiming:
+        transition = self.yellow_time + self.all_red_time
+        if transition >= self.delta_time:
+            raise invalid(
+                f"yellow + all-red ({self.yellow_time} + {self.all_red_time} s) must be shorter than delta_time "
+                f"({self.delta_time} s): the transition runs inside one decision step",
+                at=".yellow_time",
             )
-        if self.max_green < self.min_green or self.max_green <= 0:
-            raise ConfigError(f"max_green ({self.max_green} s) must be > 0 and >= min_green ({self.min_green} s)")
+        if self.min_green > self.max_green:
+            raise invalid(f"expected <= max_green ({self.max_green}), got {self.min_green}", at=".min_green")
+        return self
 
 
 LANE_QUANTITIES = ("vehicles", "halting", "waiting", "accumulated_waiting", "mean_speed")
