@@ -21,7 +21,7 @@ LEARNERS = {  # tiny settings: a few seconds of training on one signal
     "dqn-shared": ("dqn", {"sharing": "shared", "learning_starts": 4, "batch_size": 8, "target_update_interval": 8}),
     "dqn-independent": ("dqn", {"sharing": "independent", "learning_starts": 4, "batch_size": 8}),
     "ppo": ("ppo", {"n_steps": 8, "batch_size": 8, "n_epochs": 1}),
-    "batched-q-tabular": ("batched-q", {"mode": "tabular", "learning_starts": 4, "batch_size": 8, "seed": 1}),
+    "batched-q-tabular": ("batched-q", {"mode": "tabular", "seed": 1}),
     "batched-q-neural": ("batched-q", {"mode": "neural", "learning_starts": 4, "batch_size": 8, "seed": 1}),
 }
 

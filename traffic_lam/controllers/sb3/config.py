@@ -60,7 +60,7 @@ class SB3Config:
 
     @classmethod
     def from_args(cls, learner: str, args: Mapping[str, Any]) -> SB3Config:
-        """The configuration ``args`` (a scenario's ``args:``) describe.
+        """The configuration ``args`` (a scenario's ``args:``) describe; a None value takes the field's default.
 
         Raises:
             ConfigError: a key that is not a field, or a ``sharing`` that is not one of the two.
@@ -69,7 +69,7 @@ class SB3Config:
         unknown = sorted(set(args) - set(known))
         if unknown:
             raise ConfigError(f"{learner}: unknown hyperparameter '{unknown[0]}', expected one of {', '.join(known)}")
-        config = cls(**args)
+        config = cls(**{key: value for key, value in args.items() if value is not None})
         if config.sharing not in ("shared", "independent"):
             raise ConfigError(f"{learner}: sharing: expected one of shared, independent, got {config.sharing!r}")
         return config
