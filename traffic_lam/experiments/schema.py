@@ -38,7 +38,7 @@ from pydantic import (
     create_model,
     field_validator,
     model_validator,
-)  # fmt: skip
+)
 
 from traffic_lam.controllers import CONTROLLERS, LEARNERS, Controller, controller_names
 from traffic_lam.controllers.budget import TrainingBudget
