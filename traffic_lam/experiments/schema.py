@@ -319,19 +319,27 @@ def checked_args(entry: ControllerEntry, index: int) -> dict[str, Any]:
         valid = ", ".join(model.model_fields) or "none"
         raise invalid(f"unknown key '{unknown[0]}' for {cls.name or cls.__name__} (valid: {valid})", at=at)
     try:
-        checked = model.model_validate(entry.args)
+        checked = model.model_validate(_set(cls, entry.args))
     except ValidationError as exc:
         key, message = describe(exc.errors(include_url=False)[0])
         raise invalid(message, at=at + (f".{key}" if key else "")) from None
-    args = {key: _read(value, getattr(checked, key, value)) for key, value in entry.args.items()}
+    read = checked.model_fields_set
+    args = {key: _read(value, getattr(checked, key)) if key in read else value for key, value in entry.args.items()}
     config = getattr(cls, "config_class", None)
     if dataclasses.is_dataclass(config):
         names = {f.name for f in dataclasses.fields(config)}
         try:  # the dataclass's own checks (__post_init__)
-            config(**{key: value for key, value in args.items() if key in names})
+            config(**{key: value for key, value in _set(cls, args).items() if key in names})
         except (ConfigError, TypeError, ValueError) as exc:
             raise invalid(str(exc).splitlines()[0], at=at) from None
     return args
+
+
+def _set(cls: type[Controller], args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments to check: with a ``config_class``, a None value means the field's default."""
+    if getattr(cls, "config_class", None) is None:
+        return args
+    return {key: value for key, value in args.items() if value is not None}
 
 
 def built_class(cls: type[Controller], args: dict[str, Any]) -> type[Controller]:
