@@ -1,13 +1,18 @@
 """Batched Q-learner: exact updates, duplicates, terminals, masks, persistence, training, CUDA."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
 
-from traffic_lam.controllers.batched_q.controller import BatchedQ, torch_threads
-from traffic_lam.controllers.batched_q.neural import BatchedMLP, NStepAccumulator, RunningStd
-from traffic_lam.controllers.batched_q.tabular import Discretiser, TabularConfig, TabularQ
+from traffic_lam.controllers.batched_q.learner import BatchedQ, torch_threads
+from traffic_lam.controllers.batched_q.networks import BatchedMLP
+from traffic_lam.controllers.batched_q.replay import NStepAccumulator, RunningStd
+from traffic_lam.controllers.batched_q.table import Discretiser, TabularQ
+from traffic_lam.controllers.batched_q.tabular import TabularConfig
+from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.errors import ConfigError
 
 CPU = torch.device("cpu")
@@ -171,7 +176,7 @@ def test_stack_pads_heterogeneous_signals_like_a_loop():
         {"a": {"action_mask": np.array([1, 1], np.int8), "phase": 1},
          "b": {"action_mask": np.array([1, 0, 0, 0], np.int8), "phase": 0}},
     ]  # fmt: skip
-    obs, masks, current = learner._stack(observations, infos)
+    obs, masks, current = learner.stacker(observations, infos)
     assert obs.shape == (2, 2, 5) and masks.shape == (2, 2, 4)
     for e in range(2):
         for i, agent in enumerate(["a", "b"]):
@@ -181,7 +186,7 @@ def test_stack_pads_heterogeneous_signals_like_a_loop():
             mask = infos[e][agent]["action_mask"].astype(bool).tolist()
             assert masks[e, i].tolist() == mask + [False] * (4 - len(mask))
             assert current[e, i].item() == infos[e][agent]["phase"]
-    obs, masks, current = learner._stack([{"b": observations[0]["b"]}], [{"b": infos[0]["b"]}])  # "a" missing
+    obs, masks, current = learner.stacker([{"b": observations[0]["b"]}], [{"b": infos[0]["b"]}])  # "a" missing
     assert not obs[0, 0].any() and masks[0, 0].tolist() == [True, True, False, False] and current[0, 0] == 0
 
 
@@ -196,7 +201,7 @@ def test_finished_simulations_bootstrap_from_their_final_observation():
     ]  # fmt: skip
     next_obs = torch.tensor([[[0.1, 0.2]], [[0.0, 0.0]]])  # env 1 already shows its new episode
     next_masks = torch.tensor([[[True, True]], [[True, False]]])
-    end_obs, end_masks = learner._final_observations(next_obs, next_masks, infos, [False, True])
+    end_obs, end_masks = learner.stacker.final(next_obs, next_masks, infos, [False, True])
     assert end_obs[:, 0].tolist() == [pytest.approx([0.1, 0.2]), pytest.approx([0.7, 0.8])]
     assert end_masks[:, 0].tolist() == [[True, True], [False, True]]
     assert next_obs[1, 0].tolist() == [0.0, 0.0]  # the next step still starts from the reset observation
@@ -267,17 +272,16 @@ def test_train_save_load_gives_identical_actions(tmp_path, mode):
 def test_resume_from_checkpoint(tmp_path):
     from traffic_lam.env.factory import EnvFactory
 
-    class Budget:
-        episodes, num_envs, seed, checkpoint_every = 1, 1, 0, 1
-        checkpoint_dir, curve_file = tmp_path, tmp_path / "curve.csv"
-
+    budget = TrainingBudget(
+        episodes=1, num_envs=1, seed=0, checkpoint_every=1, checkpoint_dir=tmp_path, curve_file=tmp_path / "curve.csv"
+    )
     factory = EnvFactory("single-intersection", {"end_time": 60})
     first = BatchedQ(device="cpu")
-    first.learn(factory, Budget())
+    first.learn(factory, budget)
     assert (tmp_path / "checkpoint.pt").is_file()
-    Budget.episodes = 2
+    budget = dataclasses.replace(budget, episodes=2)
     second = BatchedQ(device="cpu")
-    second.learn(factory, Budget())  # picks up after episode 1
+    second.learn(factory, budget)  # picks up after episode 1
     assert second.training_episodes == 2
     assert len((tmp_path / "curve.csv").read_text().strip().splitlines()) == 3  # header + 2 episodes
 
@@ -378,3 +382,64 @@ def test_compiled_and_tensor_paths_agree_on_edges_and_empty_masks():
     copy.update(*(t.view(1) for t in (torch.tensor(3), torch.tensor(1), torch.tensor(1.0), torch.tensor(3))),
                 torch.ones(1, 2, dtype=torch.bool), torch.tensor([0.0]))  # fmt: skip
     assert copy.compiled and copy.q[3, 1].item() == pytest.approx(0.1) and tables[0].q[3, 1].item() == 0.0
+
+
+@pytest.mark.parametrize("mode", ["tabular", "neural"])
+def test_saved_learner_loads_from_its_path_alone_and_profiling_reports_a_share(tmp_path, mode):
+    from traffic_lam.controllers import load
+    from traffic_lam.controllers.batched_q import NeuralBatchedQ, TabularBatchedQ
+    from traffic_lam.controllers.offpolicy import Profiler, train
+    from traffic_lam.env.factory import EnvFactory
+    from traffic_lam.errors import ControllerError
+
+    expected = {"tabular": TabularBatchedQ, "neural": NeuralBatchedQ}[mode]
+    options = {"learning_starts": 4, "batch_size": 8} if mode == "neural" else {"bins": 4}
+    learner = BatchedQ(mode=mode, device="cpu", seed=2, **options)
+    assert type(learner) is expected and learner.config == expected.config_class(device="cpu", seed=2, **options)
+    factory = EnvFactory("single-intersection", {"end_time": 100})
+    profiler = Profiler()
+    train(learner, factory, TrainingBudget(episodes=2), profiler)
+    assert learner.training_episodes == 2 and 0.0 <= profiler.learner_share <= 1.0
+    assert profiler.simulated_s == 2 * 100 and 0.0 < profiler.waiting_s < profiler.wall_s
+    path = learner.save(tmp_path / "model.pt")
+    if mode == "neural":
+        assert torch.load(path, weights_only=True)["optimizer"]["state"]  # resume keeps Adam's moments
+    again = load(path)
+    assert type(again) is expected and again.params == learner.params and again.params["mode"] == mode
+    assert again.decision_steps == learner.decision_steps and again.training_episodes == 2
+    with pytest.raises(ControllerError, match="builds a new controller"):
+        learner.load(path)
+    env = factory(**learner.env_options())
+    try:
+        obs, infos = env.reset(seed=7)
+        for controller in (learner, again):
+            controller.setup(env)
+        for _ in range(8):
+            actions = learner.act(obs, infos)
+            assert again.act(obs, infos) == actions
+            obs, _, _, _, infos = env.step(actions)
+    finally:
+        env.close()
+
+
+def test_options_are_checked_against_the_modes_config():
+    from traffic_lam.controllers.batched_q import NeuralBatchedQ, TabularBatchedQ
+
+    assert type(BatchedQ()) is TabularBatchedQ and BatchedQ().config.bins == 6  # the quickstart's defaults
+    assert isinstance(BatchedQ(mode="neural", device="cpu"), NeuralBatchedQ)
+    with pytest.raises(ConfigError, match="mode: expected one of tabular, neural"):
+        BatchedQ(mode="dueling")
+    with pytest.raises(ConfigError, match="unknown option 'binz'"):
+        BatchedQ(binz=4)
+    with pytest.raises(ConfigError, match="is mode 'tabular'"):
+        TabularBatchedQ(mode="neural")
+    with pytest.warns(UserWarning, match="ignores hidden"):
+        BatchedQ(mode="tabular", hidden=32)
+
+
+def test_loading_on_a_device_picks_its_kernels(tmp_path):
+    from traffic_lam.controllers import load
+
+    path = BatchedQ(kernels="torch", device="cpu").save(tmp_path / "untrained.pt")
+    assert load(path).params["kernels"] == "torch"
+    assert load(path, device="cpu").params["kernels"] == "auto"  # the kernels that suit the device it is loaded on

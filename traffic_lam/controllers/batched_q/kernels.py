@@ -24,25 +24,16 @@ from numba import njit
 
 
 @njit(inline="always")
-def _row(
-    obs: np.ndarray,
-    b: int,
-    n: int,
-    log_scale: np.ndarray,
-    scale: np.ndarray,
-    shift: np.ndarray,
-    top: float,
-    coefficients: np.ndarray,
-    size: int,
-    first_row: np.ndarray,
-    any_log: bool,
-) -> int:
+def _row(obs: np.ndarray, b: int, n: int, hashing: tuple) -> int:
     """Row of signal ``n``'s observation ``obs[b, n]``: bin every feature, hash the bins.
 
-    Bin ``= trunc(clamp(x * scale + shift, 0, top))`` where ``x`` is the feature, or
-    ``sign(x) log2(1 + |x|)`` for features flagged in ``log_scale``; bucket ``= sum(bin * c)
-    mod size``; row ``= first_row[n] + bucket``.
+    ``hashing`` is ``(log_scale, scale, shift, top, coefficients, size, first_row, any_log)``,
+    the tuple :class:`~traffic_lam.controllers.batched_q.table.TabularQ` builds once. Bin ``=
+    trunc(clamp(x * scale + shift, 0, top))`` where ``x`` is the feature, or ``sign(x) log2(1 +
+    |x|)`` for features flagged in ``log_scale``; bucket ``= sum(bin * c) mod size``; row ``=
+    first_row[n] + bucket``.
     """
+    log_scale, scale, shift, top, coefficients, size, first_row, any_log = hashing
     upper = np.float32(top)
     zero = np.float32(0.0)
     bucket = 0
@@ -60,22 +51,11 @@ def _row(
 
 
 @njit(cache=True, nogil=True)
-def rows(
-    obs: np.ndarray,
-    log_scale: np.ndarray,
-    scale: np.ndarray,
-    shift: np.ndarray,
-    top: float,
-    coefficients: np.ndarray,
-    size: int,
-    first_row: np.ndarray,
-    any_log: bool,
-    out: np.ndarray,
-) -> None:
+def rows(obs: np.ndarray, hashing: tuple, out: np.ndarray) -> None:
     """Rows ``out[B, N]`` of observations ``obs[B, N, D]`` (see :func:`_row`)."""
     for b in range(obs.shape[0]):
         for n in range(obs.shape[1]):
-            out[b, n] = _row(obs, b, n, log_scale, scale, shift, top, coefficients, size, first_row, any_log)
+            out[b, n] = _row(obs, b, n, hashing)
 
 
 @njit(cache=True, nogil=True)
@@ -162,14 +142,7 @@ def learn(
     actions: np.ndarray,
     rewards: np.ndarray,
     next_obs: np.ndarray,
-    log_scale: np.ndarray,
-    scale: np.ndarray,
-    shift: np.ndarray,
-    top: float,
-    coefficients: np.ndarray,
-    size: int,
-    first_row: np.ndarray,
-    any_log: bool,
+    hashing: tuple,
     next_masks: np.ndarray,
     discounts: np.ndarray,
     alpha: float,
@@ -180,9 +153,9 @@ def learn(
     Every per-transition argument is ``[B, N]`` (``next_masks`` ``[B, N, A]``, ``next_obs``
     ``[B, N, D]``); the ``B x N`` transitions are applied in ``b * N + n`` order. Separate
     tight loops (hash, read the next states' values, write) rather than one: a loop of table
-    reads alone keeps many reads in flight (measured 29 vs 45 us per 128 transitions).
+    reads alone keeps many reads in flight.
     """
-    rows(next_obs, log_scale, scale, shift, top, coefficients, size, first_row, any_log, next_rows)
+    rows(next_obs, hashing, next_rows)
     count = next_rows.size
     update(
         q,

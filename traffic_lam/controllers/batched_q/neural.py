@@ -1,227 +1,190 @@
-"""Batched Q-networks: every signal's network evaluated in one batched matmul.
+"""The neural batched Q-learner: batched Q-networks trained from a device replay buffer of n-step transitions.
 
-``BatchedMLP`` holds ``num_nets`` independent MLPs as stacked weight tensors and runs
-them together with ``torch.baddbmm`` (no Python loop over signals). With parameter
-sharing there is one net, and the signal's one-hot id is appended to its observation.
-
-``ReplayBuffer`` is preallocated on the device and stores n-step transitions of all
-signals of a simulation step together.
+A training step (:func:`traffic_lam.controllers.offpolicy.train` calls the methods): every
+signal of every simulation picks the epsilon-greedy action of its network's Q-values; while
+the simulations step, :meth:`NeuralBatchedQ.while_stepping` takes the gradient steps
+(double-Q targets, rewards scaled by their running standard deviation, Huber loss);
+:meth:`NeuralBatchedQ.update` turns the step's transitions into n-step ones and stores
+them in the replay buffer.
 """
 
 from __future__ import annotations
 
-import math
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
-from torch import nn
+
+from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig
+from traffic_lam.controllers.batched_q.networks import BatchedMLP
+from traffic_lam.controllers.batched_q.replay import NStepAccumulator, ReplayBuffer, RunningStd
+from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
 
 
 @dataclass(frozen=True)
-class NeuralConfig:
-    """Hyperparameters of the neural learner.
+class NeuralConfig(BatchedQConfig):
+    """Hyperparameters of the neural learner (its keyword arguments; the shared ones: :class:`BatchedQConfig`)."""
 
-    Attributes:
-        hidden: width of the two hidden layers.
-        learning_rate: Adam step size.
-        gamma: discount factor.
-        buffer_size: replay capacity in simulation steps (each holds every signal).
-        batch_size: simulation steps sampled per gradient step.
-        learning_starts: simulation steps collected before learning starts.
-        gradient_steps: gradient steps per decision step (of all simulations together).
-        target_update: gradient steps between target-network copies.
-        n_step: steps of reward summed before bootstrapping.
-        double_q: pick the next action with the online net, value it with the target net.
-        shared: one network for all signals (with a signal id one-hot) or one per signal.
-        max_grad_norm: gradient clipping.
-        scale_rewards: divide rewards by their running standard deviation (over every
-            signal and step seen so far) in the targets, so Q-values stay of order
-            ``1 / (1 - gamma)`` whatever the reward's unit (a queue reward of -30 vehicles
-            per step would otherwise ask Adam to move the outputs to -3000).
-    """
-
-    hidden: int = 64
-    learning_rate: float = 1e-3
-    gamma: float = 0.99
-    buffer_size: int = 50_000
-    batch_size: int = 64
-    learning_starts: int = 200
-    gradient_steps: int = 1
-    target_update: int = 250
-    n_step: int = 3
-    double_q: bool = True
+    observation: str = "default"
+    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`)."""
     shared: bool = True
-    max_grad_norm: float = 10.0
+    """One network for all signals, the signal's one-hot id appended to its observation (parameter
+    sharing), instead of one each; sharing learns better on RESCO grid4x4 (see README)."""
+    hidden: int = 64
+    """Width of the two hidden layers."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    buffer_size: int = 50_000
+    """Replay capacity in simulation steps (each holds every signal)."""
+    batch_size: int = 64
+    """Simulation steps sampled per gradient step (each with every signal)."""
+    learning_starts: int = 200
+    """Simulation steps collected before learning starts."""
+    gradient_steps: int = 1
+    """Gradient steps per decision step (of all simulations together), taken while the simulations step."""
+    target_update: int = 250
+    """Gradient steps between target-network copies."""
+    n_step: int = 3
+    """Steps of reward summed before bootstrapping (truncated at the end of an episode, bootstrapped there)."""
+    double_q: bool = True
+    """Pick the next action with the online network, value it with the target network."""
     scale_rewards: bool = True
+    """Divide rewards by their running standard deviation (over every signal and step seen so far) in the
+    targets, so Q-values stay of order ``1 / (1 - gamma)`` whatever the reward's unit."""
+    max_grad_norm: float = 10.0
+    """Gradient clipping (global norm)."""
 
 
-class RunningStd:
-    """Running mean and standard deviation of everything :meth:`update` saw (Chan et al.'s merge)."""
+class NeuralBatchedQ(BatchedQ):
+    """Q-networks for every signal of every simulation, evaluated and trained in batched tensor operations.
 
-    def __init__(self) -> None:
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+    Saving writes the networks, the optimiser state and the reward statistics. Resuming
+    from a checkpoint starts with an empty replay buffer (it is not saved: hundreds of MB on
+    a grid; the first ``learning_starts`` steps after a resume refill it before learning) and
+    with the exploration draws restarted from ``seed``.
 
-    def update(self, values: np.ndarray) -> None:
-        """Fold a batch of values in."""
-        n = values.size
-        if n == 0:
-            return
-        mean = float(values.mean())
-        m2 = float(((values - mean) ** 2).sum())
-        delta, total = mean - self.mean, self.count + n
-        self.mean += delta * n / total
-        self.m2 += m2 + delta**2 * self.count * n / total
-        self.count = total
-
-    @property
-    def std(self) -> float:
-        """Standard deviation (1.0 until two values were seen)."""
-        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 1.0
-
-
-class BatchedMLP(nn.Module):
-    """``num_nets`` two-hidden-layer MLPs evaluated together.
-
-    Args:
-        num_nets: number of independent networks.
-        in_dim: input size.
-        hidden: hidden width.
-        out_dim: output size (actions).
+    Keyword arguments: the fields of :class:`NeuralConfig` (and ``mode="neural"``).
     """
 
-    def __init__(self, num_nets: int, in_dim: int, hidden: int, out_dim: int) -> None:
-        super().__init__()
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in ((in_dim, hidden), (hidden, hidden), (hidden, out_dim)):
-            bound = 1.0 / math.sqrt(fan_in)
-            self.weights.append(nn.Parameter(torch.empty(num_nets, fan_in, fan_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(num_nets, 1, fan_out).uniform_(-bound, bound)))
+    mode: ClassVar[str] = "neural"
+    config_class: ClassVar[type[NeuralConfig]] = NeuralConfig
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[num_nets, batch, in_dim] -> [num_nets, batch, out_dim]``."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = torch.relu(x)
-        return x
+    def __init__(self, mode: str | None = None, **options: Any) -> None:
+        super().__init__(mode, **options)
+        self.online: BatchedMLP | None = None
+        self.target: BatchedMLP | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.reward_std = RunningStd()
+        self.gradient_updates = 0
+        self.buffer: ReplayBuffer | None = None
 
+    def _build_model(self) -> None:
+        config, n = self.config, len(self.agents)
+        torch.manual_seed(config.seed)
+        nets = 1 if config.shared else n
+        in_dim = self.obs_dim + (n if config.shared else 0)
+        self.online = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
+        self.target = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
+        self.target.load_state_dict(self.online.state_dict())
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
+        self.agent_ids = torch.eye(n, device=self.device)
 
-class ReplayBuffer:
-    """Device-resident ring buffer of n-step transitions for all signals of a step.
+    def _values(self, state: Any) -> torch.Tensor:
+        return self._forward(self.online, state)
 
-    Args:
-        capacity: simulation steps kept.
-        num_agents: signals per step.
-        obs_dim: padded observation size.
-        num_actions: padded action count.
-        device: torch device.
-    """
+    def _forward(self, net: BatchedMLP | None, obs: torch.Tensor) -> torch.Tensor:
+        assert net is not None
+        b, n, _ = obs.shape
+        if self.config.shared:
+            x = torch.cat([obs, self.agent_ids.expand(b, n, n)], dim=-1).reshape(1, b * n, -1)
+            return net(x).reshape(b, n, -1)
+        return net(obs.transpose(0, 1)).transpose(0, 1)
 
-    def __init__(self, capacity: int, num_agents: int, obs_dim: int, num_actions: int, device: torch.device) -> None:
-        self.capacity = capacity
-        self.obs = torch.zeros(capacity, num_agents, obs_dim, device=device)
-        self.actions = torch.zeros(capacity, num_agents, dtype=torch.int64, device=device)
-        self.returns = torch.zeros(capacity, num_agents, device=device)
-        self.next_obs = torch.zeros(capacity, num_agents, obs_dim, device=device)
-        self.next_masks = torch.zeros(capacity, num_agents, num_actions, dtype=torch.bool, device=device)
-        self.discounts = torch.zeros(capacity, device=device)
-        self.position = 0
-        self.size = 0
-
-    def add(
-        self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        returns: torch.Tensor,
-        next_obs: torch.Tensor,
-        next_masks: torch.Tensor,
-        discounts: torch.Tensor,
-    ) -> None:
-        """Store ``k`` transitions (leading dimension ``k`` on every argument)."""
-        k = obs.shape[0]
-        index = (torch.arange(k, device=obs.device) + self.position) % self.capacity
-        self.obs[index] = obs
-        self.actions[index] = actions
-        self.returns[index] = returns
-        self.next_obs[index] = next_obs
-        self.next_masks[index] = next_masks
-        self.discounts[index] = discounts
-        self.position = (self.position + k) % self.capacity
-        self.size = min(self.capacity, self.size + k)
-
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        """Uniformly sample ``batch`` stored steps."""
-        index = torch.randint(0, self.size, (batch,), generator=generator, device=generator.device)
-        return (
-            self.obs[index],
-            self.actions[index],
-            self.returns[index],
-            self.next_obs[index],
-            self.next_masks[index],
-            self.discounts[index],
+    # ------------------------------------------------------------------ training
+    def _start(self, plan: TrainingPlan) -> None:
+        self.buffer = ReplayBuffer(
+            self.config.buffer_size, len(self.agents), self.obs_dim, self.num_actions, self.device
         )
+        self.accumulator = NStepAccumulator(self.config.n_step, self.config.gamma)
+        importlib.import_module("torch._dynamo")  # the optimizer's first step imports it: before the loop
 
+    def while_stepping(self) -> None:
+        """The decision step's gradient steps, while the simulations step."""
+        assert self.buffer is not None
+        self.gradient_steps(self.buffer)
 
-class NStepAccumulator:
-    """Turns per-step transitions of ``num_envs`` simulations into n-step transitions.
+    def update(self, batch: Transitions) -> Any:
+        """Store the step's transitions (as n-step ones, once complete) in the replay buffer."""
+        assert self.buffer is not None and self.stacker is not None
+        rewards = self.stacker.convert(batch.rewards)
+        self.reward_std.update(batch.rewards.reshape(-1))
+        truncated_only = [False] * len(batch.dones)  # no terminal states: episodes end at a time limit
+        completed = self.accumulator.push(
+            batch.obs, batch.actions, rewards, batch.end_obs, batch.end_masks, batch.dones, truncated_only
+        )
+        if completed is not None:
+            self.buffer.add(*completed)
+        return batch.next_obs
 
-    Works on whole simulation steps (all signals at once, tensors ``[num_envs, N, ...]``).
-    """
+    def gradient_steps(self, buffer: ReplayBuffer) -> None:
+        """``gradient_steps`` steps on batches sampled from ``buffer`` (none before it holds ``learning_starts``)."""
+        if buffer.size < self.config.learning_starts:
+            return
+        with torch.inference_mode(False):  # the training loop runs in inference mode
+            for _ in range(self.config.gradient_steps):
+                self._gradient_step(buffer)
 
-    def __init__(self, n: int, gamma: float) -> None:
-        self.n, self.gamma = n, gamma
-        self.pending: list[list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = []
+    def _gradient_step(self, buffer: ReplayBuffer) -> None:
+        config = self.config
+        assert self.online is not None and self.target is not None and self.optimizer is not None
+        obs, actions, returns, next_obs, next_masks, discounts = buffer.sample(config.batch_size, self.generator)
+        with torch.no_grad():
+            target_q = self._forward(self.target, next_obs).masked_fill_(~next_masks, float("-inf"))
+            if config.double_q:
+                online_next = self._forward(self.online, next_obs).masked_fill_(~next_masks, float("-inf"))
+                next_value = target_q.gather(-1, online_next.argmax(-1, keepdim=True)).squeeze(-1)
+            else:
+                next_value = target_q.amax(-1)
+            next_value = torch.nan_to_num(next_value, neginf=0.0)
+            scale = 1.0 / max(self.reward_std.std, 1e-6) if config.scale_rewards else 1.0
+            targets = returns * scale + discounts.unsqueeze(-1) * next_value
+        q = self._forward(self.online, obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        loss = torch.nn.functional.smooth_l1_loss(q, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.gradient_updates += 1
+        if self.gradient_updates % config.target_update == 0:
+            self.target.load_state_dict(self.online.state_dict())
 
-    def push(
-        self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        rewards: torch.Tensor,
-        next_obs: torch.Tensor,
-        next_masks: torch.Tensor,
-        done: list[bool],
-        terminated: list[bool],
-    ) -> tuple[torch.Tensor, ...] | None:
-        """Add one step of every simulation; return the n-step transitions now complete.
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, Any]:
+        stats = self.reward_std
+        return {
+            **super()._state(),
+            "gradient_updates": self.gradient_updates,
+            "reward_stats": [stats.count, stats.mean, stats.m2],
+        }
 
-        ``next_obs`` of a finished simulation is its final observation (before the reset);
-        truncation bootstraps from it, termination does not.
+    def _restore(self, state: Any) -> None:
+        super()._restore(state)
+        self.gradient_updates = int(state["gradient_updates"])
+        count, mean, m2 = state["reward_stats"]
+        self.reward_std.count, self.reward_std.mean, self.reward_std.m2 = int(count), float(mean), float(m2)
 
-        Returns:
-            None, or ``(obs, actions, returns, next_obs, next_masks, discounts)`` stacked
-            along a leading dimension (one entry per completed transition), as
-            :meth:`ReplayBuffer.add` takes them.
-        """
-        if not self.pending:
-            self.pending = [[] for _ in range(obs.shape[0])]
-        out: list[tuple[Any, ...]] = []
-        for e, queue in enumerate(self.pending):
-            queue.append((obs[e], actions[e], rewards[e]))
-            if len(queue) == self.n or done[e]:
-                while queue:
-                    out.append(self._emit(queue, next_obs[e], next_masks[e], terminated[e]))
-                    queue.pop(0)
-                    if not done[e]:
-                        break
-        if not out:
-            return None
-        *columns, discounts = zip(*out, strict=True)
-        return (*(torch.stack(parts) for parts in columns), torch.tensor(discounts, device=obs.device))
+    def _tensors(self) -> dict[str, Any]:
+        assert self.online is not None and self.target is not None and self.optimizer is not None
+        return {
+            "online": {k: v.cpu() for k, v in self.online.state_dict().items()},
+            "target": {k: v.cpu() for k, v in self.target.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+        }
 
-    def _emit(
-        self,
-        queue: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-        next_obs: torch.Tensor,
-        next_mask: torch.Tensor,
-        terminated: bool,
-    ) -> tuple[Any, ...]:
-        """One transition: first observation and action, n-step return, where it ends, its discount (a float)."""
-        first_obs, first_action, ret = queue[0]
-        for k, (_, _, reward) in enumerate(queue[1:], start=1):
-            ret = ret + (self.gamma**k) * reward
-        discount = 0.0 if terminated else self.gamma ** len(queue)
-        return first_obs, first_action, ret, next_obs, next_mask, discount
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        assert self.online is not None and self.target is not None and self.optimizer is not None
+        self.online.load_state_dict(tensors["online"])
+        self.target.load_state_dict(tensors["target"])
+        self.optimizer.load_state_dict(tensors["optimizer"])

@@ -1,0 +1,378 @@
+"""What the two batched Q-learners share, and ``BatchedQ``: the name ``batched-q`` that builds either.
+
+Naming: the controller keeps one name, ``batched-q``, with ``mode: tabular | neural``
+(scenario YAML and ``BatchedQ(mode=...)``). :class:`BatchedQ` is the base class of the
+two learners, :class:`~traffic_lam.controllers.batched_q.tabular.TabularBatchedQ` (a
+hashed Q-table) and :class:`~traffic_lam.controllers.batched_q.neural.NeuralBatchedQ`
+(batched Q-networks); ``BatchedQ(mode="neural", ...)`` builds the neural one and
+``BatchedQ.load(path)`` whichever was saved. Each learner has one hyperparameter
+dataclass, its ``config_class`` (:class:`~traffic_lam.controllers.batched_q.tabular.TabularConfig`,
+:class:`~traffic_lam.controllers.batched_q.neural.NeuralConfig`), whose fields are its
+keyword arguments; the fields both share are :class:`BatchedQConfig`'s. ``BatchedQ`` itself
+has no ``config_class`` (its arguments depend on ``mode``): :meth:`BatchedQ.learner_class`
+names the class a ``mode`` builds.
+
+Both are trained by the shared off-policy loop (:func:`traffic_lam.controllers.offpolicy.train`):
+every decision step, all signals of all simulations choose their actions in one tensor
+operation and learn from one stacked batch of transitions. Both choose epsilon-greedily
+with the same tie rule and decay epsilon linearly over the planned decision steps.
+
+Saving follows :meth:`~traffic_lam.controllers.Controller.save`: the document holds the
+parameters, the signals and the counters, the artefact (``torch.save``, loadable with
+``weights_only=True``) the tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import pickle
+import warnings
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from traffic_lam.controllers.offpolicy import OffPolicyLearner, SignalStacker, TrainingPlan
+from traffic_lam.errors import ConfigError, ControllerError
+
+LEARNERS = {
+    "tabular": "traffic_lam.controllers.batched_q.tabular:TabularBatchedQ",
+    "neural": "traffic_lam.controllers.batched_q.neural:NeuralBatchedQ",
+}
+"""The learner class of each ``mode``, imported on use (the learner modules import this one)."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when present, else CPU; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run torch's CPU operations on ``threads`` intra-op threads (restored afterwards; <= 0: unchanged).
+
+    The learner's tensors are small (hundreds of elements): a second thread buys
+    nothing, and while the simulations keep the other cores busy, an operation that
+    waits for a descheduled OpenMP thread stalls for far longer than the work takes.
+    """
+    if threads <= 0:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass(frozen=True)
+class BatchedQConfig:
+    """Hyperparameters both batched Q-learners have (each learner's dataclass adds its own)."""
+
+    gamma: float = 0.99
+    """Discount factor (per decision step)."""
+    epsilon_start: float = 1.0
+    """Exploration (probability of a random allowed action) at the start of training."""
+    epsilon_end: float = 0.05
+    """Exploration at the end of the decay, and after it."""
+    epsilon_fraction: float = 0.5
+    """Fraction of the planned training decision steps over which epsilon decays linearly."""
+    device: str = "auto"
+    """``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``."""
+    torch_threads: int = 1
+    """CPU threads for the learner's tensor operations while it trains or acts (see
+    :func:`torch_threads`; 0: leave torch's setting alone)."""
+    seed: int = 0
+    """Seeds exploration, hashing and network initialisation."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
+            raise ConfigError("batched-q: expected 0 <= epsilon_end <= epsilon_start <= 1")
+
+
+class BatchedQ(OffPolicyLearner):
+    """Q-learning for every signal of every parallel simulation at once (base of the two learners).
+
+    ``BatchedQ(mode="tabular" | "neural", **options)`` builds the learner of that mode
+    (:meth:`learner_class`); ``options`` are the fields of its ``config_class``. Options
+    that only the other mode has are ignored with a warning (one argument list serves
+    both modes in scripts); unknown ones raise :class:`~traffic_lam.errors.ConfigError`.
+
+    Rewards are the environment's (its ``reward`` option): ``queue`` learns well; ``pressure``
+    led to gridlocking policies.
+    """
+
+    name: ClassVar[str] = "batched-q"
+    observation: ClassVar[str | None] = "default"  # per instance: its ``observation`` option (observation_spec)
+    artefact: ClassVar[str | None] = "torch"
+    mode: ClassVar[str] = ""
+    """The learner's mode (set by each learner class)."""
+    config_class: ClassVar[type[BatchedQConfig]]
+    """The learner's hyperparameter dataclass (set by each learner class; none here: it depends on ``mode``)."""
+
+    def __new__(cls, *args: Any, **options: Any) -> BatchedQ:  # noqa: D102 (documented on the class)
+        if cls is BatchedQ:
+            cls = cls.learner_class(options.get("mode", "tabular"))
+        return super().__new__(cls)
+
+    def __init__(self, mode: str | None = None, **options: Any) -> None:
+        if mode is not None and mode != self.mode:
+            raise ConfigError(f"batched-q: mode: {type(self).__name__} is mode {self.mode!r}, got {mode!r}")
+        self.config: Any = self._read_config(options)
+        super().__init__(mode=self.mode, **asdict(self.config))
+        self.device = resolve_device(self.config.device)
+        self.threads = int(self.config.torch_threads) if self.device.type == "cpu" else 0
+        self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
+        self.agents: list[str] = []
+        self.obs_dim = 0
+        self.num_actions = 0
+        self.stacker: SignalStacker | None = None
+        self._decay_steps = 1
+        self._layout: tuple[list[str], list[int], list[int]] | None = None  # restored, built by _load_artefact
+
+    @staticmethod
+    def learner_class(mode: str) -> type[BatchedQ]:
+        """The learner class ``BatchedQ(mode=mode)`` builds.
+
+        Raises:
+            ConfigError: not a mode.
+        """
+        if mode not in LEARNERS:
+            raise ConfigError(f"batched-q: mode: expected one of {', '.join(LEARNERS)}, got {mode!r}")
+        module, name = LEARNERS[mode].split(":")
+        learner: type[BatchedQ] = getattr(importlib.import_module(module), name)
+        return learner
+
+    @classmethod
+    def _read_config(cls, options: Mapping[str, Any]) -> Any:
+        """This mode's config from ``options``, warning about the other mode's options (ignored)."""
+        own = {f.name for f in fields(cls.config_class)}
+        every = {f.name for mode in LEARNERS for f in fields(cls.learner_class(mode).config_class)}
+        unknown = sorted(set(options) - every)
+        if unknown:
+            raise ConfigError(f"batched-q: unknown option {unknown[0]!r}: expected one of {', '.join(sorted(every))}")
+        ignored = sorted(set(options) - own)
+        if ignored:
+            warnings.warn(f"batched-q: mode {cls.mode!r} ignores {', '.join(ignored)}", UserWarning, stacklevel=4)
+        return cls.config_class(**{k: v for k, v in options.items() if k in own})
+
+    def observation_spec(self) -> Any:
+        """The observation this learner was configured with."""
+        return self.config.observation
+
+    # ------------------------------------------------------------------ shapes and models
+    def build(
+        self,
+        agents: Sequence[str],
+        observation_spaces: Sequence[spaces.Box | int],
+        action_sizes: Sequence[int],
+    ) -> None:
+        """Allocate the table or networks for these agents (padded to the largest spaces).
+
+        Args:
+            agents: signal ids, in the order of the stacked tensors.
+            observation_spaces: per agent, its observation ``Box`` (an int ``n`` stands for
+                ``Box(0, 1, (n,))``); the tabular learner discretises over the bounds.
+            action_sizes: per agent, its number of actions (greens).
+        """
+        boxes = [s if isinstance(s, spaces.Box) else spaces.Box(0.0, 1.0, (int(s),)) for s in observation_spaces]
+        self.agents = list(agents)
+        self.obs_sizes = [int(b.shape[0]) for b in boxes]
+        self.action_sizes = [int(n) for n in action_sizes]
+        self.obs_dim, self.num_actions = max(self.obs_sizes), max(self.action_sizes)
+        n, d, a = len(self.agents), self.obs_dim, self.num_actions
+        # padding features are constant 0 in [0, 1]; padding actions are never allowed
+        self.obs_low = np.zeros((n, d), dtype=np.float32)
+        self.obs_high = np.ones((n, d), dtype=np.float32)
+        for i, box in enumerate(boxes):
+            self.obs_low[i, : box.shape[0]] = box.low
+            self.obs_high[i, : box.shape[0]] = box.high
+        # tie order: row c ranks the actions after current green c: c + 1 first, c itself last
+        self._tie_order = (torch.arange(a) - torch.arange(a).unsqueeze(-1) - 1).remainder(a).to(self.device)
+        self._build_model()
+        self.stacker = SignalStacker(self.agents, self.obs_sizes, self.action_sizes, self._array_device())
+
+    @abstractmethod
+    def _build_model(self) -> None:
+        """Hook: allocate the table or networks (shapes and bounds are set)."""
+
+    def _array_device(self) -> torch.device | None:
+        """Hook: where the stacked arrays live (None: numpy arrays); the learner's device by default."""
+        return self.device
+
+    def _build_for(self, agents: list[str], observation_space: Any, action_space: Any) -> None:
+        """Build for these agents (spaces looked up by id), or check them against the trained ones."""
+        if self.agents and self.agents != agents:
+            raise ControllerError(
+                f"batched-q: trained on signals {self.agents[:3]}..., this network has {agents[:3]}..."
+            )
+        sizes = [int(observation_space(a).shape[0]) for a in agents]
+        if self.agents and any(s > self.obs_dim for s in sizes):
+            raise ControllerError(
+                f"batched-q: observations of {max(sizes)} features, trained on {self.obs_dim}: "
+                f"evaluate with the observation it was trained on ({self.config.observation!r})"
+            )
+        if not self.agents:
+            self.build(agents, [observation_space(a) for a in agents], [int(action_space(a).n) for a in agents])
+
+    def _setup(self, env: Any) -> None:
+        self._build_for(list(env.possible_agents), env.observation_space, env.action_space)
+
+    # ------------------------------------------------------------------ values and actions
+    def state_of(self, obs: Any) -> Any:
+        """What the values are computed from (table rows ``[B, N]``, or the observations)."""
+        return obs
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values ``[B, N, A]`` for padded observations ``[B, N, D]`` of every agent."""
+        return self._values(self.state_of(obs))
+
+    @abstractmethod
+    def _values(self, state: Any) -> torch.Tensor:
+        """Hook: Q-values ``[..., A]`` of states (what :meth:`state_of` gives)."""
+
+    def select(
+        self, obs: torch.Tensor, masks: torch.Tensor, epsilon: float, current: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Epsilon-greedy actions ``[B, N]`` among the allowed ones.
+
+        Args:
+            obs: padded observations ``[B, N, D]``.
+            masks: allowed actions ``[B, N, A]`` (bool).
+            epsilon: probability of a uniformly random allowed action, per signal.
+            current: the green each signal shows ``[B, N]`` (int64; None: green 0), for ties.
+        """
+        if current is None:
+            current = torch.zeros(masks.shape[:-1], dtype=torch.int64, device=self.device)
+        return self._select(self.state_of(obs), masks, current, epsilon)
+
+    def _draws(self, masks: Any, epsilon: float) -> torch.Tensor | None:
+        """Uniforms ``[..., A + 1]``: ``A`` to pick a random allowed action, 1 to decide to explore (None: greedy)."""
+        if epsilon <= 0.0:
+            return None
+        shape = (*masks.shape[:-1], self.num_actions + 1)
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _select(self, state: Any, masks: Any, current: Any, epsilon: float) -> Any:
+        """Epsilon-greedy; the greedy action is the allowed one of largest value.
+
+        Among equal values (a tabular state never updated: all zero) the next green after
+        the current one in program order wins, the current one last: an unknown state
+        then moves the cycle on. Always the first index (sumo-rl's ``np.argmax``) would
+        starve the other greens whenever unknown states follow one another, and keeping
+        the current green would hold it for ever without a max green (RESCO protocol).
+        """
+        draws = self._draws(masks, epsilon)
+        blocked = ~masks
+        with torch.no_grad():  # (a no-op under the inference mode of training and acting)
+            q = self._values(state).masked_fill_(blocked, float("-inf"))
+        best = (q == q.amax(-1, keepdim=True)) & masks
+        greedy = torch.where(best, self._tie_order[current], self.num_actions).argmin(-1)
+        greedy = torch.where(masks.any(-1), greedy, current)  # nothing allowed: keep the green
+        if draws is None:
+            return greedy
+        random = draws[..., :-1].masked_fill(blocked, -1.0).argmax(-1)  # uniform among allowed actions
+        return torch.where(draws[..., -1] < epsilon, random, greedy)
+
+    def _act(self, observations: Any, infos: Any) -> dict[str, int]:
+        assert self.stacker is not None, "setup() builds the learner"
+        with torch_threads(self.threads), torch.inference_mode():
+            obs, masks, current = self.stacker([observations], [infos])
+            actions = self._select(self.state_of(obs), masks, current, epsilon=0.0)[0].tolist()
+        return {agent: actions[i] for i, agent in enumerate(self.agents) if agent in observations}
+
+    # ------------------------------------------------------------------ the training loop's calls
+    def compute(self) -> contextlib.AbstractContextManager[None]:
+        """Training runs torch on the learner's own CPU threads (``torch_threads``)."""
+        return torch_threads(self.threads)
+
+    def prepare(self, venv: Any, plan: TrainingPlan) -> SignalStacker:
+        """Build for the simulations' signals (or check them), plan the epsilon decay, then :meth:`_start`."""
+        self._build_for(list(venv.possible_agents), venv.observation_spaces.__getitem__, venv.action_spaces.__getitem__)
+        fraction = self.config.epsilon_fraction
+        self._decay_steps = max(1, int(fraction * plan.episodes * plan.steps_per_episode / plan.num_envs))
+        self._start(plan)
+        assert self.stacker is not None
+        return self.stacker
+
+    @abstractmethod
+    def _start(self, plan: TrainingPlan) -> None:
+        """Hook: get ready to learn from ``plan.num_envs`` simulations (buffers, discounts)."""
+
+    def exploration(self) -> float:
+        """Epsilon now: linear from ``epsilon_start`` to ``epsilon_end`` over the planned decay steps."""
+        start, end = float(self.config.epsilon_start), float(self.config.epsilon_end)
+        return end + (start - end) * max(0.0, 1.0 - self.decision_steps / self._decay_steps)
+
+    def observe(self, obs: Any) -> Any:
+        """The state of stacked observations (:meth:`state_of`)."""
+        return self.state_of(obs)
+
+    def choose(self, state: Any, masks: Any, current: Any, exploration: float) -> Any:
+        """Epsilon-greedy actions of every signal of every simulation (see :meth:`_select`)."""
+        return self._select(state, masks, current, exploration)
+
+    # ------------------------------------------------------------------ persistence
+    @classmethod
+    def _from_document(cls, path: Path, document: Mapping[str, Any], overrides: Mapping[str, Any]) -> BatchedQ:
+        """As the base class; loading on another ``device`` also picks the kernels that suit it (``"auto"``)."""
+        if "device" in overrides and "kernels" in document["params"]:
+            overrides = {"kernels": "auto", **overrides}
+        learner: BatchedQ = super()._from_document(path, document, overrides)  # type: ignore[assignment]
+        return learner
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "agents": list(self.agents),
+            "obs_sizes": list(self.obs_sizes) if self.agents else [],
+            "action_sizes": list(self.action_sizes) if self.agents else [],
+            "decision_steps": self.decision_steps,
+            "training_episodes": self.training_episodes,
+        }
+
+    def _restore(self, state: Any) -> None:
+        self.decision_steps = int(state["decision_steps"])
+        self.training_episodes = int(state["training_episodes"])
+        self._layout = (list(state["agents"]), list(state["obs_sizes"]), list(state["action_sizes"]))
+
+    def _save_artefact(self, handle: BinaryIO) -> None:
+        """``torch.save`` of the observation bounds and the learner's tensors (:meth:`_tensors`)."""
+        tensors: dict[str, Any] = {}
+        if self.agents:
+            tensors = {"obs_low": torch.from_numpy(self.obs_low), "obs_high": torch.from_numpy(self.obs_high)}
+            tensors.update(self._tensors())
+        torch.save(tensors, handle)
+
+    def _load_artefact(self, path: Path) -> None:
+        """Build for the saved signals and bounds, then restore the learner's tensors (:meth:`_load_tensors`)."""
+        try:
+            tensors = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            raise ControllerError(f"{path}: not a saved batched-q learner ({exc})") from None
+        if self._layout is None or not self._layout[0]:
+            return
+        agents, obs_sizes, action_sizes = self._layout
+        boxes = [
+            spaces.Box(low[:k].numpy(), high[:k].numpy())
+            for low, high, k in zip(tensors["obs_low"], tensors["obs_high"], obs_sizes, strict=True)
+        ]
+        self.agents = []  # rebuild, also over a learner built before (resume)
+        self.build(agents, boxes, action_sizes)
+        self._load_tensors(tensors)
+
+    @abstractmethod
+    def _tensors(self) -> dict[str, Any]:
+        """Hook: the learner's tensors to save (``weights_only``-loadable values)."""
+
+    @abstractmethod
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        """Hook: restore what :meth:`_tensors` gave (the learner is built)."""
