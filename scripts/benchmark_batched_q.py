@@ -29,8 +29,10 @@ its wall-clock share includes the time it waited for a core.
 The load average is printed at the end: on a shared 2-core machine every figure moves
 with what else runs.
 
-Everything runs torch on one thread, as the learner does while training (see
-``BatchedQ``'s ``torch_threads``): sumo-rl's learner is single-threaded Python too.
+Everything runs torch on one thread, as the learner does while training (see the
+learners' ``torch_threads``): sumo-rl's learner is single-threaded Python too. The
+end-to-end figures come from the training loop's
+:class:`~traffic_lam.controllers.offpolicy.Profiler` callback.
 
 Usage: python scripts/benchmark_batched_q.py [--steps 300] [--e2e | --e2e-only]
 """
@@ -92,12 +94,13 @@ def sumo_rl_rate(steps: int) -> float:
 def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto") -> float:
     """Agent-transitions per second of the tabular update, as in training.
 
-    Per step, as in training (``TabularQ.learn``): the next observations are hashed once
+    Per step, as in training (``TabularBatchedQ.update``): the next observations are hashed once
     (their rows are the next step's states) and all ``batch_envs x 16`` transitions applied.
     ``kernels``: ``numba`` (compiled loops, the CPU default) or ``torch`` (tensor
     operations, the GPU path).
     """
-    from traffic_lam.controllers.batched_q.tabular import TabularConfig, TabularQ
+    from traffic_lam.controllers.batched_q import TabularConfig
+    from traffic_lam.controllers.batched_q.table import TabularQ
 
     dev = torch.device(device)
     obs_np, actions_np, rewards_np = synthetic(steps, batch_envs)
@@ -107,13 +110,13 @@ def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto"
     masks = torch.ones(batch_envs, SIGNALS, ACTIONS, dtype=torch.bool, device=dev)
     discounts = torch.full((batch_envs, SIGNALS), 0.99, device=dev)
     # per step, what a training step hands over (built there from the simulations' replies):
-    # tensors, or numpy arrays where the table runs compiled CPU kernels (BatchedQ keeps its
-    # arrays in numpy then)
+    # tensors, or numpy arrays where the table runs compiled CPU kernels (the learner's stacker
+    # makes numpy arrays then)
     if table.compiled:
         obs, actions, rewards, masks, discounts = (x.numpy() for x in (obs, actions, rewards, masks, discounts))
     next_obs, step_actions, step_rewards = list(obs[1:]), list(actions), list(rewards)
 
-    def step(t: int, rows: torch.Tensor) -> torch.Tensor:  # a training step's table work (see BatchedQ._learn)
+    def step(t: int, rows: torch.Tensor) -> torch.Tensor:  # a training step's table work (TabularBatchedQ.update)
         return table.learn(rows, step_actions[t], step_rewards[t], next_obs[t], masks, discounts)
 
     rows = table.rows(obs[0])
@@ -131,8 +134,8 @@ def tabular_rate(steps: int, batch_envs: int, device: str, kernels: str = "auto"
 
 
 def neural_rate(steps: int, device: str, shared: bool) -> float:
-    from traffic_lam.controllers.batched_q.controller import BatchedQ
-    from traffic_lam.controllers.batched_q.neural import ReplayBuffer
+    from traffic_lam.controllers.batched_q import BatchedQ
+    from traffic_lam.controllers.batched_q.replay import ReplayBuffer
 
     learner = BatchedQ(mode="neural", shared=shared, device=device, learning_starts=0, batch_size=64)
     learner.build([f"s{i}" for i in range(SIGNALS)], [OBS] * SIGNALS, [ACTIONS] * SIGNALS)
@@ -149,21 +152,22 @@ def neural_rate(steps: int, device: str, shared: bool) -> float:
             torch.ones(SIMS, SIGNALS, ACTIONS, dtype=torch.bool, device=dev),
             torch.full((SIMS,), 0.97, device=dev),
         )
-    learner._gradient_steps(buffer)
+    learner.gradient_steps(buffer)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(steps):
-        learner._gradient_steps(buffer)
+        learner.gradient_steps(buffer)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     return steps * 64 * SIGNALS / (time.perf_counter() - started)
 
 
 def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
-    from traffic_lam.controllers.batched_q.controller import BatchedQ
+    from traffic_lam.controllers.batched_q import BatchedQ
+    from traffic_lam.controllers.budget import TrainingBudget
+    from traffic_lam.controllers.offpolicy import Profiler, train
     from traffic_lam.env.factory import EnvFactory
-    from traffic_lam.experiments.scenario import Training
 
     factory = EnvFactory(
         "resco:grid4x4", {"delta_time": delta, "yellow_time": yellow, "begin_time": 0, "end_time": episode_seconds}
@@ -181,13 +185,14 @@ def end_to_end(episode_seconds: int, delta: int, yellow: int) -> None:
         base = None
         for sims in (1, 2):
             learner = BatchedQ(mode=mode, device="cpu", **options)
-            learner.learn(factory, Training(episodes=2 * sims, seed=1, num_envs=sims))
-            wall = learner.timing["wall_s"]  # the training loop (worker start-up excluded)
-            rate = learner.timing["simulated_s"] / wall
+            profile = Profiler()
+            train(learner, factory, TrainingBudget(episodes=2 * sims, seed=1, num_envs=sims), profile)
+            wall = profile.wall_s  # the training loop (worker start-up excluded)
+            rate = profile.simulated_s / wall
             base = base or rate
-            share = learner.timing["learner_s"] / wall
-            blocking = 1.0 - learner.timing["waiting_s"] / wall  # learner work not overlapped + sending actions
-            cpu = learner.timing["learner_cpu_s"] / wall
+            share = profile.learner_share
+            blocking = 1.0 - profile.waiting_s / wall  # learner work not overlapped + sending actions
+            cpu = profile.learner_cpu_s / wall
             cells = [f"batched-q {mode}", str(sims), f"{rate:.0f} ({rate / base:.2f}x)", f"{share:.1%}", f"{cpu:.1%}"]
             print("| " + " | ".join([*cells, f"{blocking:.1%}"]) + " |")
 
@@ -200,7 +205,7 @@ def main() -> int:
     parser.add_argument("--e2e-seconds", type=int, default=3600, help="episode length for --e2e")
     parser.add_argument("--e2e-only", action="store_true", help="only the end-to-end measurement")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # one core, like sumo-rl's Python loop (see BatchedQ's torch_threads)
+    torch.set_num_threads(1)  # one core, like sumo-rl's Python loop (see the learners' torch_threads)
     if args.e2e_only:
         end_to_end(args.e2e_seconds, 5, 2)
         end_to_end(args.e2e_seconds, 10, 3)

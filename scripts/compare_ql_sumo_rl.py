@@ -3,7 +3,7 @@
 Both learners train for the same number of episodes on the same network with the same
 timing and the same state discretisation, then both final greedy policies are evaluated
 on the same fresh SUMO seeds and scored the same way: average delay (RESCO definition,
-DESIGN.md §4) from SUMO's own tripinfo output, read by :func:`traffic_lam.metrics.read_tripinfo`
+``docs/definitions.md``) from SUMO's own tripinfo output, read by :func:`traffic_lam.metrics.read_tripinfo`
 (vehicles still running at the end and vehicles never inserted included).
 
 * **Network**: sumo-rl's own ``nets/single-intersection`` (one signal, two greens, two
@@ -30,7 +30,8 @@ DESIGN.md §4) from SUMO's own tripinfo output, read by :func:`traffic_lam.metri
   on this single intersection the two differ only for a vehicle that changed lanes while
   waiting (on a grid, ours also counts waiting done upstream).
 * **Ours**: the same alpha, gamma, discretisation and episode count; ``--ours`` adds our
-  learner's own settings (JSON of :class:`BatchedQ` arguments) to try, each printed in its row.
+  learner's own settings (JSON of :class:`~traffic_lam.controllers.batched_q.TabularConfig` fields) to try,
+  each printed in its row.
 
 Every side runs in its own process (libsumo: one simulation per process), one after the
 other. Prints a markdown table.
@@ -194,16 +195,16 @@ def ours_run(
 ) -> dict[str, Any]:
     """Train our tabular batched-q with sumo-rl's discretisation, evaluate the greedy policy with evaluate()."""
     from traffic_lam.controllers.batched_q import BatchedQ
+    from traffic_lam.controllers.budget import TrainingBudget
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate
-    from traffic_lam.experiments.scenario import Training
 
     net, routes = network_files()
     options = env_options(routes, seconds)
     settings = {"mode": "tabular", "observation": "default", "bins": 10, "device": "cpu"}
     settings.update({"alpha": ALPHA, "gamma": GAMMA, "seed": run, **extra})
     learner = BatchedQ(**settings)
-    training = Training(episodes=episodes, seed=TRAIN_SEED + 1000 * run, num_envs=num_envs)
+    training = TrainingBudget(episodes=episodes, seed=TRAIN_SEED + 1000 * run, num_envs=num_envs)
     started = time.perf_counter()
     learner.learn(EnvFactory(str(net), options), training)
     train_s = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """Train batched-q (neural) on a RESCO map under the RESCO protocol; compare its final policy with the classics.
 
-RESCO protocol (DESIGN.md §5, :func:`traffic_lam.evaluation.resco_protocol`): 10 s decisions
+RESCO protocol (``docs/definitions.md``, :func:`traffic_lam.evaluation.resco_protocol`): 10 s decisions
 with a 3 s yellow inside them, 3600 s episodes, no teleporting. The learner trains on
 ``--num-envs`` parallel simulations (SUMO seeds 10000, 10001, ...), then its final greedy
 policy, fixed-time, max-pressure and greedy (max-wave) are evaluated through
@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-PUBLISHED = {  # RESCO, average delay (s), SUMO 1.9 (DESIGN.md §5)
+PUBLISHED = {  # RESCO, average delay (s), SUMO 1.9 (docs/definitions.md)
     "grid4x4": {"greedy": 34.3, "max-pressure": 52.6, "IDQN": 33.0, "IPPO": 44.0, "MPLight": 46.9, "FMA2C": 99.8},
     "arterial4x4": {"greedy": 820.8, "max-pressure": 952.8, "IDQN": 1168.3, "IPPO": 686.6},
 }
@@ -56,8 +56,9 @@ def main() -> int:
 
     import torch
 
-    from traffic_lam.controllers import TrainingBudget
-    from traffic_lam.controllers.batched_q import BatchedQ
+    from traffic_lam.controllers.batched_q import BatchedQ, NeuralBatchedQ
+    from traffic_lam.controllers.budget import TrainingBudget
+    from traffic_lam.controllers.offpolicy import Profiler, train
     from traffic_lam.env.factory import EnvFactory
     from traffic_lam.evaluation import evaluate, resco_protocol
 
@@ -79,11 +80,13 @@ def main() -> int:
         checkpoint_dir=out,
         curve_file=out / "curve.csv",
     )
+    profile = Profiler()  # this call's training loop (a resumed run's earlier calls are not in it)
     started = time.perf_counter()
-    learner.learn(EnvFactory(network, options), budget)
+    train(learner, EnvFactory(network, options), budget, profile)
     train_wall = time.perf_counter() - started
     learner.save(out / "model.pt")
-    timing = learner.timing
+    timing = profile.as_dict()
+    updates = learner.gradient_updates if isinstance(learner, NeuralBatchedQ) else 0
 
     seeds = list(range(args.eval_seeds))
     results: dict[str, list[float]] = {}
@@ -114,10 +117,10 @@ def main() -> int:
     print(
         f"\n{network}, RESCO protocol ({options['delta_time']} s decisions, {options['yellow_time']} s yellow, "
         f"3600 s), reward {args.reward}; batched-q {params}; {learner.training_episodes} training episodes on "
-        f"{args.num_envs} simulations in {train_wall / 60:.1f} min wall (this call; curve total "
+        f"{args.num_envs} simulations in {train_wall / 60:.1f} min wall (this call; its loop "
         f"{timing['wall_s'] / 60:.1f} min), {timing['simulated_s'] / max(timing['wall_s'], 1e-9):.0f} simulated s "
-        f"per wall s, learner {timing['learner_s'] / max(timing['wall_s'], 1e-9):.0%} of the loop's wall time, "
-        f"{learner.gradient_updates} gradient steps, device {learner.device}, torch {torch.__version__}\n"
+        f"per wall s, learner {profile.learner_share:.0%} of the loop's wall time, "
+        f"{updates} gradient steps, device {learner.device}, torch {torch.__version__}\n"
     )
     print("| controller | delay per seed (s) | mean delay (s) | RESCO published (SUMO 1.9) |")
     print("|---|---|---|---|")
@@ -133,7 +136,7 @@ def main() -> int:
         "training_episodes": learner.training_episodes,
         "train_wall_s": train_wall,
         "timing": timing,
-        "gradient_updates": learner.gradient_updates,
+        "gradient_updates": updates,
         "eval_seeds": seeds,
         "avg_delay": results,
         "eval_wall_s": eval_wall,
