@@ -8,11 +8,11 @@ from typing import ClassVar
 import pytest
 
 import traffic_lam
-from traffic_lam.controllers import Controller
+from traffic_lam.controllers import Controller, controller_type
 from traffic_lam.env.observations import make_observation
 from traffic_lam.errors import ConfigError
 from traffic_lam.experiments.scenario import ScenarioError, Training, load_scenario, parse_scenario
-from traffic_lam.experiments.schema import args_model, controller_class, json_schema
+from traffic_lam.experiments.schema import args_model, json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = "network: single-intersection\n"
@@ -220,7 +220,7 @@ def test_a_config_class_defines_the_arguments(tmp_path):
 
 
 def test_arguments_come_from_init_chain_and_config_class():
-    model, open_ended = args_model(controller_class("dqn"))  # SB3: its config dataclass, nothing else
+    model, open_ended = args_model(controller_type("dqn"))  # SB3: its config dataclass, nothing else
     assert not open_ended and {"sharing", "hidden", "learning_rate", "sb3"} <= set(model.model_fields)
     scenario = parse_scenario({"network": "grid2x2", "controllers": [{"type": "dqn", "args": {"hidden": None}}]})
     assert scenario.controllers[0].args == {"hidden": None}  # None: the config field's default

@@ -41,21 +41,32 @@ def controller_names() -> list[str]:
     return [*CONTROLLERS, *LEARNERS]
 
 
+def controller_type(spec: str) -> type[Controller]:
+    """The class named by ``spec``: a built-in name or ``"module:Class"`` (what :func:`make_controller` builds).
+
+    Raises:
+        ControllerError: unknown name, unimportable path, or not a Controller subclass.
+    """
+    if spec in CONTROLLERS:
+        return CONTROLLERS[spec]
+    if spec not in LEARNERS and ":" not in spec:
+        known = ", ".join(controller_names())
+        raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")
+    cls = import_object(LEARNERS.get(spec, spec), "controller", ControllerError)
+    if not (isinstance(cls, type) and issubclass(cls, Controller)):
+        raise ControllerError(f"controller '{spec}': expected a Controller subclass, got {cls!r}")
+    return cls
+
+
 def controller_class(name: str, class_path: str | None = None) -> type[Controller]:
-    """The class of a controller named ``name`` (built-in), else the one at ``class_path`` (``module:Class``).
+    """The class of a saved controller: the built-in named ``name``, else the one at ``class_path``.
 
     Raises:
         ControllerError: neither resolves to a :class:`Controller` subclass.
     """
-    if name in CONTROLLERS:
-        return CONTROLLERS[name]
-    if name in LEARNERS or class_path:
-        cls = import_object(LEARNERS.get(name, class_path or ""), "controller", ControllerError)
-        if isinstance(cls, type) and issubclass(cls, Controller):
-            return cls
-    raise ControllerError(
-        f"unknown controller '{name}' (class {class_path!r}): expected one of {', '.join(controller_names())}"
-    )
+    if name in CONTROLLERS or name in LEARNERS or not class_path:
+        return controller_type(name)
+    return controller_type(class_path)
 
 
 def load(path: str | Path, **overrides: Any) -> Controller:
@@ -92,15 +103,7 @@ def make_controller(spec: Any, options: Mapping[str, Any] | None = None) -> Cont
         if options:
             raise ControllerError(f"controller options {sorted(options)} given with a ready instance {spec!r}")
         return spec
-    cls = spec
-    if isinstance(spec, str):
-        if spec in CONTROLLERS:
-            cls = CONTROLLERS[spec]
-        elif spec in LEARNERS or ":" in spec:
-            cls = import_object(LEARNERS.get(spec, spec), "controller", ControllerError)
-        else:
-            known = ", ".join(controller_names())
-            raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")
+    cls = controller_type(spec) if isinstance(spec, str) else spec
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise ControllerError(f"controller {spec!r}: expected a Controller subclass, name or instance")
     try:
@@ -122,6 +125,7 @@ __all__ = [
     "best_allowed",
     "controller_class",
     "controller_names",
+    "controller_type",
     "load",
     "make_controller",
 ]

@@ -45,6 +45,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
+from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import atomic_open, atomic_write_text
 from traffic_lam.signals import SignalLayout
@@ -195,16 +196,21 @@ class Controller(ABC):
             checked[agent] = action
         return checked
 
-    def learn(self, make_env: Callable[..., Any] | None = None, budget: Any = None) -> None:
+    def learn(self, make_env: Callable[..., Any] | None = None, budget: TrainingBudget | int = 1) -> None:
         """Train (learners); a no-op for controllers with ``needs_training = False``.
 
         Args:
-            make_env: builds a training environment (e.g. ``lambda: make_env(net, **options)``).
-            budget: training budget (steps, episodes or seconds; the learner documents which).
+            make_env: builds the training environments (an
+                :class:`~traffic_lam.env.factory.EnvFactory`).
+            budget: a :class:`~traffic_lam.controllers.budget.TrainingBudget`, or a number of
+                episodes.
+
+        Raises:
+            ConfigError: ``budget`` is neither.
 
         """
         if self.needs_training:
-            self._learn(make_env, budget)
+            self._learn(make_env, TrainingBudget.of(budget))
 
     def save(self, path: str | Path) -> Path:
         """Write the controller to ``path`` atomically; :func:`traffic_lam.controllers.load` reads it back.
@@ -296,7 +302,7 @@ class Controller(ABC):
     def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
         """Hook: one action per agent (not called under program control)."""
 
-    def _learn(self, make_env: Callable[..., Any] | None, budget: Any) -> None:
+    def _learn(self, make_env: Callable[..., Any] | None, budget: TrainingBudget) -> None:
         """Hook: training (learners override)."""
         raise ControllerError(f"controller '{self.name}' declares needs_training but implements no _learn")
 

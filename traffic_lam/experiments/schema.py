@@ -40,11 +40,10 @@ from pydantic import (
     model_validator,
 )
 
-from traffic_lam.controllers import CONTROLLERS, LEARNERS, Controller, controller_names
+from traffic_lam.controllers import Controller, controller_type
 from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.observations import make_observation
-from traffic_lam.env.registry import import_object
 from traffic_lam.env.rewards import make_reward
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.signals import SignalTiming
@@ -283,23 +282,6 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def controller_class(spec: str) -> type[Controller]:
-    """The class :func:`~traffic_lam.controllers.make_controller` builds for ``spec`` (same lookup rules).
-
-    Raises:
-        ControllerError: unknown name, unimportable path, or not a Controller subclass.
-    """
-    if spec in CONTROLLERS:
-        return CONTROLLERS[spec]
-    if spec not in LEARNERS and ":" not in spec:
-        known = ", ".join(controller_names())
-        raise ControllerError(f"unknown controller '{spec}': expected one of {known} or 'module:Class'")
-    cls = import_object(LEARNERS.get(spec, spec), "controller", ControllerError)
-    if not (isinstance(cls, type) and issubclass(cls, Controller)):
-        raise ControllerError(f"controller '{spec}': expected a Controller subclass, got {cls!r}")
-    return cls
-
-
 def checked_args(entry: ControllerEntry, index: int) -> dict[str, Any]:
     """``entry.args`` checked against its controller's arguments (values as the annotations read them).
 
@@ -308,7 +290,7 @@ def checked_args(entry: ControllerEntry, index: int) -> dict[str, Any]:
     """
     at = f"[{index}] (label '{entry.name}').args"
     try:
-        cls = built_class(controller_class(entry.type), entry.args)
+        cls = built_class(controller_type(entry.type), entry.args)
     except ControllerError as exc:
         raise invalid(str(exc), at=f"[{index}].type") from None
     except ConfigError as exc:
