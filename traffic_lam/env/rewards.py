@@ -28,8 +28,7 @@ class DiffWaitingTime:
     (sumo-rl splits a vehicle's time between the lanes it waited on; here it counts whole
     on the lane the vehicle is on, waiting at upstream signals within the memory included.)
     (A lane's *current* waiting time resets as soon as a queue creeps forward, which
-    rewards shuffling queues: measured, a tabular learner got 146 s delay with it against
-    39 s with this definition.)
+    would reward shuffling queues.)
     """
 
     def __init__(self) -> None:
