@@ -1,7 +1,12 @@
-"""Files: atomic writes (a temporary file in the same folder, then rename), CSV rows, SUMO XML.
+"""Files: atomic writes (a temporary file in the same folder, then rename), typed CSV tables, SUMO XML.
 
 A crash or an error mid-write never leaves a half-written result behind, and the
 previous version of the file stays intact until the new one is complete.
+
+A CSV table is written with its schema beside it (``results.csv`` ->
+``results.schema.json``: each column's type), so it reads back with the types it was
+written with, in this process or by someone else later; nothing is guessed from a cell's
+text (a label ``007`` or ``1e3`` stays a string).
 """
 
 from __future__ import annotations
@@ -10,13 +15,25 @@ import contextlib
 import csv
 import gzip
 import io
+import json
+import numbers
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
+import numpy as np
+
 from traffic_lam.errors import ConfigError
+
+ColumnType = str | type
+"""A CSV column's type: ``"str"``, ``"int"``, ``"float"``, ``"number"``, ``"bool"`` (or ``str``, ``int`` ...)."""
+
+SCHEMA_FORMAT = "traffic_lam typed CSV 1"
+"""The ``format`` entry of a schema file (:func:`schema_path`)."""
 
 
 def ensure_writable_dir(path: str | Path, what: str = "output folder") -> Path:
@@ -68,27 +85,75 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         handle.write(data)
 
 
-def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], first: Sequence[str] = ()) -> None:
-    """Write rows as CSV atomically: the ``first`` columns present, then the others in first-seen order.
+def schema_path(path: str | Path) -> Path:
+    """Where the schema of the CSV file ``path`` lives: ``results.csv`` -> ``results.schema.json``."""
+    path = Path(path)
+    stem = path.stem if path.suffix == ".csv" else path.name
+    return path.with_name(f"{stem}.schema.json")
 
-    ``None`` is written as an empty cell.
+
+def write_csv(
+    path: str | Path,
+    rows: Iterable[dict[str, Any]],
+    first: Sequence[str] = (),
+    types: Mapping[str, ColumnType] | None = None,
+) -> None:
+    """Write rows as CSV atomically, with its schema beside it (:func:`schema_path`).
+
+    Columns: the ``first`` columns present, then the others in first-seen order. ``None`` is
+    written as an empty cell (and an empty string reads back as ``None``). A column's type is
+    ``types[column]`` when given, else the type of its values: ``"int"``, ``"float"``,
+    ``"number"`` (ints and floats mixed), ``"bool"`` or ``"str"`` (anything else, and a column
+    of empty cells); see :func:`read_csv`. The schema is written first: a crash between the two
+    writes leaves a schema that still covers the previous CSV's columns when rows were only added.
+
+    Raises:
+        ConfigError: a value that is not of its column's declared type (a label given as a number
+            in a ``"str"`` column, a float in an ``"int"`` column); nothing is written.
     """
     rows = list(rows)
     columns: list[str] = [c for c in first if any(c in r for r in rows)]
     for row in rows:
         columns.extend(k for k in row if k not in columns)
+    declared = {c: _type_name(types[c]) for c in columns if types and c in types}
+    schema = {c: declared.get(c) or _infer([r.get(c) for r in rows]) for c in columns}
+    for column, kind in declared.items():
+        for row in rows:
+            _check(path, column, kind, row.get(column))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    document = {"format": SCHEMA_FORMAT, "columns": schema}
+    atomic_write_text(schema_path(path), json.dumps(document, indent=1) + "\n")
     atomic_write_text(path, buffer.getvalue())
 
 
-def read_csv(path: str | Path) -> list[dict[str, Any]]:
-    """Read a CSV written by :func:`write_csv`, numbers and booleans converted back (empty cells: None)."""
-    with Path(path).open(newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+def read_csv(
+    path: str | Path, types: Mapping[str, ColumnType] | None = None, default: ColumnType = "str"
+) -> list[dict[str, Any]]:
+    """Read a CSV written by :func:`write_csv`, every column as its declared type (empty cells: None).
+
+    A column's type is, in this order: ``types[column]``; the schema beside the file (when its
+    columns are the file's header: a schema written for another version of the file is not
+    used); ``default``. Types are ``"str"``, ``"int"``, ``"float"``, ``"number"`` (an int when the
+    text is an integer, else a float), ``"bool"``, or the Python types ``str``, ``int``, ``float``,
+    ``bool``. No type is ever guessed from a cell: with the default, a column without a declared
+    type reads as strings (a label ``007`` stays ``"007"``).
+
+    Raises:
+        ConfigError: a cell that is not a value of its column's type, or an unreadable schema file,
+            as one line naming the file, the row and the column.
+    """
+    path = Path(path)
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        kinds = {**_read_schema(path, header), **{c: _type_name(t) for c, t in (types or {}).items()}}
+        fallback = _type_name(default)
+        columns = [(c, kinds.get(c, fallback)) for c in header]
+        return [{c: _cell(path, reader.line_num, c, kind, row.get(c)) for c, kind in columns} for row in reader]
 
 
 def open_xml(path: str | Path) -> IO[bytes]:
@@ -97,14 +162,86 @@ def open_xml(path: str | Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def _parse(text: str | None) -> Any:
+def _number(text: str) -> int | float:
+    return int(text) if _INTEGER.fullmatch(text) else float(text)
+
+
+def _bool(text: str) -> bool:
+    if text not in ("True", "False"):
+        raise ValueError(text)
+    return text == "True"
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_PARSERS: Mapping[str, Callable[[str], Any]] = MappingProxyType(
+    {"str": str, "int": int, "float": float, "number": _number, "bool": _bool}
+)
+_FITS: Mapping[str, Callable[[Any], bool]] = MappingProxyType(
+    {
+        "str": lambda v: isinstance(v, str),
+        "int": _is_integer,
+        "float": _is_number,
+        "number": _is_number,
+        "bool": _is_bool,
+    }
+)
+"""Which values a column of each type holds (an int in a ``"float"`` column reads back equal, as a float)."""
+
+
+def _type_name(kind: ColumnType) -> str:
+    name = {str: "str", int: "int", float: "float", bool: "bool"}.get(kind, kind)  # type: ignore[call-overload]
+    if name not in _PARSERS:
+        raise ConfigError(
+            f"CSV column type: expected one of {', '.join(_PARSERS)} (or str, int, float, bool), got {kind!r}"
+        )
+    return name
+
+
+def _infer(values: list[Any]) -> str:
+    """The type of a column written from ``values`` (None and empty strings do not count)."""
+    present = [v for v in values if v is not None and v != ""]
+    if present and all(map(_is_bool, present)):
+        return "bool"
+    if not present or not all(map(_is_number, present)):
+        return "str"
+    integral = list(map(_is_integer, present))
+    return "int" if all(integral) else "number" if any(integral) else "float"
+
+
+def _check(path: str | Path, column: str, kind: str, value: Any) -> None:
+    if value is not None and value != "" and not _FITS[kind](value):
+        raise ConfigError(f"{path}: column {column!r}: expected {kind}, got {value!r}")
+
+
+def _read_schema(path: Path, header: list[str]) -> dict[str, str]:
+    """Column types of the schema beside ``path``; empty when there is none or it is for other columns."""
+    schema = schema_path(path)
+    if not schema.is_file():
+        return {}
+    try:
+        document = json.loads(schema.read_text())
+        kinds = {str(c): _type_name(k) for c, k in document["columns"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{schema}: not a CSV schema written by traffic_lam ({exc})") from None
+    return kinds if list(kinds) == header else {}
+
+
+def _cell(path: Path, line: int, column: str, kind: str, text: str | None) -> Any:
     if text is None or text == "":
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text in ("True", "False"):
-        return text == "True"
-    return text
+    try:
+        return _PARSERS[kind](text)
+    except ValueError:
+        raise ConfigError(f"{path}: line {line}, column {column!r}: expected {kind}, got {text!r}") from None

@@ -3,6 +3,7 @@
 Layout of a run folder::
 
     results.csv            one row per (controller, seed, episode)
+    results.schema.json    the type of each results.csv column (written with it)
     scenario.yaml          the scenario that produced them (copied verbatim)
     episodes/<controller>/seed<S>-ep<K>/tripinfo.xml   SUMO's own trip output per episode
     models/<controller>/   trained controllers (learners)
@@ -12,13 +13,21 @@ Layout of a run folder::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from traffic_lam.files import atomic_write_text, ensure_writable_dir, read_csv, write_csv
+from traffic_lam.metrics.record import EpisodeRecord
 
 KEY_COLUMNS = ("controller", "network", "seed", "episode")
+
+RUNNER_COLUMNS: Mapping[str, type] = MappingProxyType(
+    {"controller": str, "controller_type": str, "seed": int, "episode": int, "sumo_seed": int, "job_wall_time_s": float}
+)
+"""Columns the runner sets on an episode's row: the scenario's label and type, its evaluation seed and episode."""
 
 
 def job_key(controller: str, seed: int, episode: int) -> str:
@@ -26,14 +35,32 @@ def job_key(controller: str, seed: int, episode: int) -> str:
     return f"{controller}|{seed}|{episode}"
 
 
+def result_types() -> dict[str, type]:
+    """The declared type of every known results column: the episode record's fields, then the runner's columns.
+
+    Other columns (metrics declared by a user: numbers or None) take the type of their values
+    when written (:func:`traffic_lam.files.write_csv`).
+    """
+    hints = typing.get_type_hints(EpisodeRecord)
+    return {**{name: _without_none(hints[name]) for name in EpisodeRecord.columns()}, **RUNNER_COLUMNS}
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Read a results CSV, converting numbers back from text (empty cells become None)."""
-    return read_csv(path)
+    """Read a results CSV with its types (empty cells become None); labels are strings, always.
+
+    Known columns read as :func:`result_types` declares them; the others as the schema beside
+    the file says (``results.schema.json``), or as strings for a file written before schemas.
+    """
+    return read_csv(path, types=result_types())
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Write rows as CSV atomically; key columns first, then the rest in first-seen order."""
-    write_csv(path, rows, first=KEY_COLUMNS)
+    """Write rows as CSV atomically with their schema; key columns first, then the rest in first-seen order.
+
+    Raises:
+        ConfigError: a value that is not of its column's declared type (a label that is not a string).
+    """
+    write_csv(path, rows, first=KEY_COLUMNS, types=result_types())
 
 
 class ResultsStore:
@@ -70,8 +97,9 @@ class ResultsStore:
         """Add (or replace, same key) rows and rewrite the CSV atomically."""
         new = {job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])): r for r in rows}
         kept = [r for r in self._rows if job_key(str(r["controller"]), int(r["seed"]), int(r["episode"])) not in new]
-        self._stored = kept + list(new.values())
-        write_rows(self.results_path, self._stored)
+        rows = kept + list(new.values())
+        write_rows(self.results_path, rows)
+        self._stored = rows  # after the write: rows refused (or a failed write) leave the store as it was
 
     def save_scenario(self, source: Path | None, text: str | None = None) -> None:
         """Keep a verbatim copy of the scenario file that produced the run."""
@@ -96,6 +124,12 @@ class ResultsStore:
         """CSV file of a learner's learning curve."""
         (self.run_dir / "curves").mkdir(exist_ok=True)
         return self.run_dir / "curves" / f"{_safe(controller)}.csv"
+
+
+def _without_none(hint: Any) -> type:
+    """``float`` for ``float | None``; the type itself otherwise."""
+    (kind,) = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return kind
 
 
 def _safe(name: str) -> str:
