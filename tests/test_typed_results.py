@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import pytest
 
@@ -118,6 +119,8 @@ def test_a_schema_for_other_columns_is_not_used(tmp_path):
     write_csv(path, [{"a": 1, "b": 2}])
     path.write_text("a,c\n007,1\n")  # replaced without its schema
     assert read_csv(path) == [{"a": "007", "c": "1"}]
+    path.write_text("a\n7\n")  # the previous version of a file whose rewrite added a column
+    assert read_csv(path) == [{"a": 7}]
 
 
 def test_bad_cells_and_bad_schemas_are_one_line_errors(tmp_path):
@@ -168,3 +171,24 @@ def test_a_rerun_skips_every_finished_job_and_keeps_the_labels(tmp_path, capsys)
     assert main(["compare", str(run), "--out", str(merged)]) == 0
     assert [r["controller"] for r in read_rows(merged / "results.csv")] == ["007", "1e3"]
     assert "007" in capsys.readouterr().out
+
+
+def test_a_crash_between_the_schema_and_the_csv_leaves_the_previous_results_typed(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    store.add([row("007", extra_metric=1)])
+    before = ResultsStore(tmp_path).rows
+    replace, calls = os.replace, []
+
+    def crash_on_the_csv(src, dst):
+        calls.append(dst)
+        if str(dst).endswith(".csv"):
+            raise OSError("killed")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_the_csv)
+    with pytest.raises(OSError, match="killed"):
+        store.add([row("1e3", new_metric=0.5)])
+    monkeypatch.setattr(os, "replace", replace)
+    assert [p.name for p in calls] == ["results.schema.json", "results.csv"]  # the schema first
+    assert "new_metric" in json.loads(schema_path(tmp_path / "results.csv").read_text())["columns"]
+    assert ResultsStore(tmp_path).rows == before == store.rows

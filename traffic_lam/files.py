@@ -135,9 +135,9 @@ def read_csv(
 ) -> list[dict[str, Any]]:
     """Read a CSV written by :func:`write_csv`, every column as its declared type (empty cells: None).
 
-    A column's type is, in this order: ``types[column]``; the schema beside the file (when its
-    columns are the file's header: a schema written for another version of the file is not
-    used); ``default``. Types are ``"str"``, ``"int"``, ``"float"``, ``"number"`` (an int when the
+    A column's type is, in this order: ``types[column]``; the schema beside the file (used when
+    it names every column of the file's header: a schema written for other columns is not);
+    ``default``. Types are ``"str"``, ``"int"``, ``"float"``, ``"number"`` (an int when the
     text is an integer, else a float), ``"bool"``, or the Python types ``str``, ``int``, ``float``,
     ``bool``. No type is ever guessed from a cell: with the default, a column without a declared
     type reads as strings (a label ``007`` stays ``"007"``).
@@ -226,7 +226,7 @@ def _check(path: str | Path, column: str, kind: str, value: Any) -> None:
 
 
 def _read_schema(path: Path, header: list[str]) -> dict[str, str]:
-    """Column types of the schema beside ``path``; empty when there is none or it is for other columns."""
+    """Column types of the schema beside ``path``; empty when there is none or it lacks a column of ``header``."""
     schema = schema_path(path)
     if not schema.is_file():
         return {}
@@ -235,7 +235,7 @@ def _read_schema(path: Path, header: list[str]) -> dict[str, str]:
         kinds = {str(c): _type_name(k) for c, k in document["columns"].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{schema}: not a CSV schema written by traffic_lam ({exc})") from None
-    return kinds if list(kinds) == header else {}
+    return kinds if set(header) <= set(kinds) else {}
 
 
 def _cell(path: Path, line: int, column: str, kind: str, text: str | None) -> Any:
