@@ -31,5 +31,13 @@ class SimulationError(TrafficLamError):
     """SUMO refused to start or failed while running."""
 
 
+class SignalValueError(TrafficLamError, ValueError):
+    """An observation or reward gave a value that is not finite (nan, inf) for a signal.
+
+    Raised during an episode, at the decision where the value appeared; the message
+    names the reward or observation, the value, the signal and the simulation time.
+    """
+
+
 class ControllerError(TrafficLamError):
     """A controller is unknown, misconfigured, or cannot run the given network."""

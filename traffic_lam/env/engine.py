@@ -25,11 +25,12 @@ import numpy as np
 from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.observations import make_observation
 from traffic_lam.env.rewards import make_reward
+from traffic_lam.env.value_checks import check_observations, check_rewards, spec_name
 from traffic_lam.errors import SimulationError
 from traffic_lam.signals import SignalLayout, TrafficSignal
 from traffic_lam.signals.traffic_signal import LaneMeasurements
 from traffic_lam.sim import connection
-from traffic_lam.sim.discovery import sumo_binary
+from traffic_lam.sim.discovery import gui_binary, sumo_binary
 
 # TraCI variable ids (traci.constants), inlined so importing this module loads no SUMO code.
 _VAR_DEPARTED_NUMBER = 0x73
@@ -80,6 +81,7 @@ class SimulationEngine:
         self.signals = {sid: TrafficSignal(layout, config.timing) for sid, layout in layouts.items()}
         self.observation = make_observation(config.observation)
         self.rewards = {sid: make_reward(config.reward) for sid in self.signals}
+        self._observation_name, self._reward_name = spec_name(config.observation), spec_name(config.reward)
         self.time = config.begin_time
         self.totals = dict.fromkeys(COUNTERS, 0)
         self._label = f"traffic_lam-{uuid.uuid4().hex[:12]}"
@@ -120,7 +122,7 @@ class SimulationEngine:
 
         """
         self.close()
-        binary = sumo_binary("sumo-gui" if self.config.gui else "sumo")
+        binary = gui_binary() if self.config.gui else sumo_binary("sumo")
         command = self.config.sumo_command(binary, seed, tuple(extra_options))
         self._sim = connection.start(command, self.config.effective_backend, self._label)
         sim = self._sim
@@ -142,6 +144,7 @@ class SimulationEngine:
         step_counts = dict.fromkeys(COUNTERS, 0)
         self._measure()
         observations = {sid: self.observation(signal) for sid, signal in self.signals.items()}
+        check_observations(observations, self._observation_name, self.time)
         return observations, self._infos(step_counts)
 
     def step(self, actions: dict[str, int]) -> StepResult:
@@ -149,6 +152,12 @@ class SimulationEngine:
 
         Signals missing from ``actions`` keep their current green. Under program
         control actions are ignored.
+
+        Raises:
+            SimulationError: SUMO failed during the step (the simulation is closed).
+            SignalValueError: a reward or an observation is nan or infinite (one line
+                naming it, the signal and the time).
+
         """
         if self._sim is None:
             raise SimulationError("step() called before reset()")
@@ -181,6 +190,8 @@ class SimulationEngine:
         self._measure()
         observations = {sid: self.observation(signal) for sid, signal in self.signals.items()}
         rewards = {sid: float(self.rewards[sid](signal)) for sid, signal in self.signals.items()}
+        check_observations(observations, self._observation_name, time)
+        check_rewards(rewards, self._reward_name, time)
         return StepResult(observations, rewards, time >= self.config.end_time, self._infos(step_counts))
 
     def close(self) -> None:
