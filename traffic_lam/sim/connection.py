@@ -4,16 +4,26 @@ libsumo runs one simulation per process. :func:`libsumo_in_use` tells whether th
 process's libsumo already runs one; the environment then moves its own simulation
 into a worker process (see :mod:`traffic_lam.env.worker`). TraCI connections get a
 per-instance label, never a global counter.
+
+A TraCI client waits a bounded time for SUMO to open its port and gives up at once
+when the SUMO process has exited (e.g. sumo-gui without a display), with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 from traffic_lam.errors import SimulationError, SumoNotFoundError
 
 BACKENDS = ("libsumo", "traci")
+
+TRACI_CONNECT_TIMEOUT_S = 30.0
+"""Seconds a TraCI client waits for SUMO to open its port (SUMO loads the network first)."""
+_POLL_S = 0.05
 
 
 def libsumo_in_use() -> bool:
@@ -45,16 +55,52 @@ def start(command: list[str], backend: str, label: str) -> Any:
             raise _start_error(exc, command) from None
         return libsumo
     if backend == "traci":
-        try:
-            import traci
-        except ImportError:
-            raise SumoNotFoundError("the traci package is missing: pip install traci") from None
-        try:
-            traci.start(command, label=label, stdout=None)
-        except Exception as exc:
-            raise _start_error(exc, command) from None
-        return traci.getConnection(label)
+        return _start_traci(command, label)
     raise SimulationError(f"unknown backend '{backend}': expected one of {', '.join(BACKENDS)}")
+
+
+def _start_traci(command: list[str], label: str) -> Any:
+    """Launch SUMO with a free ``--remote-port`` and connect to it, within :data:`TRACI_CONNECT_TIMEOUT_S`."""
+    try:
+        import traci
+        from traci.connection import Connection
+    except ImportError:
+        raise SumoNotFoundError("the traci package is missing: pip install traci") from None
+    port = traci.getFreeSocketPort()
+    try:
+        process = subprocess.Popen([*command, "--remote-port", str(port)], stdout=None)
+    except OSError as exc:
+        raise _start_error(exc, command) from None
+    deadline = time.monotonic() + TRACI_CONNECT_TIMEOUT_S
+    while True:
+        try:
+            connection = Connection("localhost", port, process, None, True, label)
+            break
+        except OSError:
+            reason = _not_started(process, command[0], deadline)
+            if reason:
+                raise SimulationError(f"SUMO failed to start: {reason} (command: {' '.join(command)})") from None
+            time.sleep(_POLL_S)
+    try:
+        traci.switch(label)
+        connection.getVersion()
+    except Exception as exc:
+        close(connection)
+        raise _start_error(exc, command) from None
+    return connection
+
+
+def _not_started(process: subprocess.Popen, binary: str, deadline: float) -> str | None:
+    """Why SUMO will never accept the connection (it exited, or the wait is over: then it is killed), or None."""
+    name = Path(binary).name
+    code = process.poll()
+    if code is not None:
+        return f"{name} exited with code {code} before accepting the TraCI connection"
+    if time.monotonic() < deadline:
+        return None
+    process.kill()
+    process.wait()
+    return f"{name} did not open its TraCI port within {TRACI_CONNECT_TIMEOUT_S:g} s"
 
 
 def close(connection: Any) -> None:

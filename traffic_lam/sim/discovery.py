@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from traffic_lam.errors import SumoNotFoundError
+from traffic_lam.errors import ConfigError, SumoNotFoundError
 
 _INSTALL_HINT = "install it with `pip install eclipse-sumo libsumo traci sumolib` or set SUMO_HOME"
 
@@ -58,6 +59,25 @@ def sumo_binary(name: str = "sumo") -> str:
     if found:
         return found
     raise SumoNotFoundError(f"SUMO executable '{name}' not found under {home / 'bin'}: {_INSTALL_HINT}")
+
+
+def gui_binary() -> str:
+    """Return the path of ``sumo-gui`` once a display to draw on is known to exist.
+
+    On Linux sumo-gui needs an X11 (or Wayland) display; without one it exits at once
+    and a TraCI client would wait for it in vain.
+
+    Raises:
+        ConfigError: on Linux with neither ``DISPLAY`` nor ``WAYLAND_DISPLAY`` set.
+        SumoNotFoundError: if ``sumo-gui`` does not exist.
+
+    """
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError(
+            "gui: no display (DISPLAY is not set): run on a desktop, or under Xvfb "
+            "(apt-get install xvfb; xvfb-run traffic-lam ...)"
+        )
+    return sumo_binary("sumo-gui")
 
 
 def sumo_tools() -> Path:
