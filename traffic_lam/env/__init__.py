@@ -41,8 +41,12 @@ def make_env(network: Any, *, render_mode: str | None = None, **options: Any) ->
               ``"module:name"``, a class, an instance, a function ``f(signal)``, or
               ``{"name": ..., "args": {...}}`` as for ``observation``.
             * ``backend`` ("libsumo"): or "traci" (sockets, slower, several per process).
-            * ``sumo_options`` (()): extra SUMO flags, e.g. ``["--tripinfo-output", "t.xml"]``.
-            * ``gui`` (False): run sumo-gui (uses TraCI).
+            * ``sumo_options`` (()): extra SUMO flags, e.g. ``["--tripinfo-output", "t.xml"]``;
+              flags the engine sets itself or that would corrupt measurements
+              (``--step-length``, ``--seed``, ``--end`` ...) are refused, see
+              :data:`traffic_lam.env.sumo_flags.REFUSED_FLAGS`.
+            * ``gui`` (False): run sumo-gui (uses TraCI; on Linux it needs a display:
+              ``DISPLAY`` or ``WAYLAND_DISPLAY``, e.g. under ``xvfb-run``).
             * ``signals`` (None): ids to control; None controls every controllable
               light and leaves the others (with a warning) to their own program.
             * ``time_to_teleport`` (-1): SUMO ``--time-to-teleport``; -1 never teleports.

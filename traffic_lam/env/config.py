@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from traffic_lam.env.sumo_flags import check_sumo_options
 from traffic_lam.errors import ConfigError
 from traffic_lam.signals import SignalTiming
 from traffic_lam.sim.connection import BACKENDS
@@ -29,7 +30,9 @@ class EnvConfig:
         observation: observation spec (name, ``module:Class``, class or instance).
         reward: reward spec (name, ``module:name``, class, instance or function).
         backend: ``"libsumo"`` or ``"traci"``.
-        sumo_options: extra SUMO command-line flags, appended last.
+        sumo_options: extra SUMO command-line flags, appended last; the flags the engine
+            sets itself or that would corrupt measurements (``--step-length``, ``--seed`` ...)
+            are refused (see :data:`~traffic_lam.env.sumo_flags.REFUSED_FLAGS`).
         gui: run ``sumo-gui`` (forces the TraCI backend).
         signals: ids of the traffic lights to control (None: every controllable one).
         time_to_teleport: SUMO ``--time-to-teleport`` (-1 disables teleporting).
@@ -64,6 +67,7 @@ class EnvConfig:
             raise ConfigError("the episode (end_time - begin_time) is shorter than one delta_time")
         if isinstance(self.sumo_options, str) or not all(isinstance(o, str) for o in self.sumo_options):
             raise ConfigError(f"sumo_options: expected a list of strings, got {self.sumo_options!r}")
+        check_sumo_options(self.sumo_options)
 
     @property
     def effective_backend(self) -> str:
@@ -110,8 +114,7 @@ class EnvConfig:
             command += ["--additional-files", ",".join(additional)]
         if self.collision_check_junctions:
             command += ["--collision.check-junctions", "true"]
-        if "--waiting-time-memory" not in options:  # accumulated waiting time over 1000 s, as sumo-rl
-            command += ["--waiting-time-memory", "1000"]
+        command += ["--waiting-time-memory", "1000"]  # accumulated waiting time over 1000 s, as sumo-rl
         if self.gui:
             command += ["--start", "true", "--quit-on-end", "true"]
         return command + options

@@ -14,6 +14,7 @@ from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.engine import SimulationEngine
 from traffic_lam.env.observations import make_observation
 from traffic_lam.env.rewards import make_reward
+from traffic_lam.env.sumo_flags import check_sumo_options
 from traffic_lam.env.worker import RemoteEngine
 from traffic_lam.errors import ConfigError
 from traffic_lam.signals import SignalTiming, TrafficSignal, read_signal_layouts
@@ -78,7 +79,8 @@ class TrafficSignalEnv(ParallelEnv):
                 seeded by the last explicit seed (fresh entropy if none was given).
             options: optional ``{"sumo_options": [...]}``: SUMO flags for this episode
                 only, e.g. where SUMO writes this episode's tripinfo (the runner's job;
-                the environment itself writes no files). Other keys are ignored.
+                the environment itself writes no files), refused as ``sumo_options`` are
+                (see :data:`~traffic_lam.env.sumo_flags.REFUSED_FLAGS`). Other keys are ignored.
 
         Returns:
             Observations and infos for every agent.
@@ -169,6 +171,7 @@ def _episode_options(options: dict[str, Any] | None) -> tuple[str, ...]:
     flags = options.get("sumo_options") or ()
     if isinstance(flags, str) or not all(isinstance(f, str) for f in flags):
         raise ConfigError(f"reset options: sumo_options must be a list of strings, got {flags!r}")
+    check_sumo_options(flags, where="reset options: sumo_options")
     return tuple(flags)
 
 
