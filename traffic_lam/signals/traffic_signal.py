@@ -34,6 +34,8 @@ class SignalTiming(Section):
         all_red_time: all-red clearance after the yellow (0 for none).
         min_green: a green is shown at least this long before it may change.
         max_green: a green shown this long must change (when there is another phase).
+            It is enforced at decisions, so a green can overrun it by up to
+            ``delta_time - 1`` s (see :class:`TrafficSignal`).
 
     """
 
@@ -147,6 +149,15 @@ class LaneMeasurements:
 class TrafficSignal:
     """One controlled traffic light.
 
+    Max green is enforced at decisions, not between them: a green that reaches
+    ``max_green`` inside a decision interval keeps showing until the next decision,
+    where it must change. A green starts ``yellow_time + all_red_time`` s after a
+    decision (at the episode's begin for the first), so one that is forced to change
+    lasts the smallest ``k * delta_time - yellow_time - all_red_time`` (``k *
+    delta_time`` for the first) that is ``>= max_green``: it overruns ``max_green`` by
+    at most ``delta_time - 1`` s (all timings are whole seconds). Under
+    ``control="program"`` SUMO's programs keep their own limits.
+
     Public bookkeeping (read by observations, rewards and controllers):
 
     Attributes:
@@ -213,7 +224,8 @@ class TrafficSignal:
         """Mask (int8, 1 = allowed) over the green phases that may be chosen now.
 
         During min green only the current green is allowed; once max green is
-        reached the current green is not allowed (if there is another).
+        reached the current green is not allowed (if there is another). Checked at
+        decisions only, hence the overrun bound of :class:`TrafficSignal`.
         """
         shown = self.time_in_green()
         if shown < self.timing.min_green:
