@@ -12,9 +12,11 @@ public                      bookkeeping                             hook
                             every agent got an int in range
 ``learn(make_env, budget)`` no-op unless ``needs_training``          ``_learn(make_env, budget)``
 ``save(path)``              atomic writes; the document (name,      ``_state()`` (JSON-able),
-                            class, params, state) last              ``_save_artefact(handle)``
+                            class, params, state, the artefact's    ``_save_artefact(handle)``
+                            SHA-256) last
 ``load(path)``              reads the document, builds the class    ``_restore(state)``,
-                            it names, checks the name               ``_load_artefact(path)``
+                            it names, checks the name and the       ``_load_artefact(path)``
+                            artefact's SHA-256 before reading it
 ==========================  ======================================  ==========================
 
 :func:`traffic_lam.controllers.load` reads any saved controller back from its path alone.
@@ -46,13 +48,14 @@ from typing import Any, BinaryIO, ClassVar
 import numpy as np
 
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.checkpoints import sha256_of, verify_file
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import atomic_open, atomic_write_text
 from traffic_lam.signals import SignalLayout
 from traffic_lam.sim.network import NetworkSpec
 
-SAVE_FORMAT = 1
-"""Version of the document :meth:`Controller.save` writes."""
+SAVE_FORMAT = 2
+"""Version of the document :meth:`Controller.save` writes (2: with the artefact's ``sha256``)."""
 
 
 def document_path(path: str | Path, artefact: str | None) -> Path:
@@ -80,6 +83,23 @@ def read_document(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ControllerError(f"{path}: not a saved controller ({exc.__class__.__name__}: {exc})") from None
     return document
+
+
+def verify_artefact(path: str | Path, document: Mapping[str, Any]) -> None:
+    """Check the artefact at ``path`` against the SHA-256 its document records (before anything reads it).
+
+    Raises:
+        ControllerError: one line naming the file: it changed after it was saved, or its
+            document records no checksum.
+    """
+    target = Path(path)
+    listed_in = document_path(target, "any")
+    if "sha256" not in document:
+        raise ControllerError(
+            f"{target}: {listed_in} records no sha256 of it (saved before checksums were recorded): "
+            "refusing to load an unverified artefact"
+        )
+    verify_file(target, document["sha256"], listed_in)
 
 
 class _class_only:  # noqa: N801 (a decorator, named like classmethod)
@@ -218,9 +238,10 @@ class Controller(ABC):
         The *document* (JSON: name, class, :attr:`params`, :meth:`_state`) describes the
         controller. A controller with a binary artefact (``artefact`` is set: network
         weights, an SB3 zip) writes the artefact to ``path`` through
-        :meth:`_save_artefact` and the document beside it, at ``<path>.json``, last;
-        one without writes the document to ``path``. Each file is written under a
-        temporary name and renamed when complete.
+        :meth:`_save_artefact` and the document beside it, at ``<path>.json``, last,
+        with the artefact's SHA-256 (``"sha256"``: :meth:`load` refuses an artefact that
+        does not match); one without writes the document to ``path``. Each file is
+        written under a temporary name and renamed when complete.
 
         Returns:
             The path written.
@@ -244,6 +265,7 @@ class Controller(ABC):
             if self.artefact is not None:
                 with atomic_open(target, "wb", encoding=None) as handle:
                     self._save_artefact(handle)
+                document["sha256"] = sha256_of(target)
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
             atomic_write_text(document_path(target, self.artefact), text)
         except OSError as exc:
@@ -264,7 +286,8 @@ class Controller(ABC):
             **overrides: constructor arguments replacing the saved ones (e.g. ``device``).
 
         Raises:
-            ControllerError: the file is missing, unreadable, or holds another controller.
+            ControllerError: the file is missing, unreadable, holds another controller, or
+                its artefact does not match the SHA-256 its document records.
 
         """
         document = read_document(path)
@@ -278,7 +301,9 @@ class Controller(ABC):
 
     @classmethod
     def _from_document(cls, path: Path, document: Mapping[str, Any], overrides: Mapping[str, Any]) -> Controller:
-        """Build, restore the state, then load the artefact (the order every controller follows)."""
+        """Build, restore the state, then verify and load the artefact (the order every controller follows)."""
+        if document.get("artefact") is not None:
+            verify_artefact(path, document)
         controller = cls(**{**document["params"], **overrides})
         controller._restore(document.get("state"))
         if document.get("artefact") is not None:

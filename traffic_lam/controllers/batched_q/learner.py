@@ -19,7 +19,9 @@ with the same tie rule and decay epsilon linearly over the planned decision step
 
 Saving follows :meth:`~traffic_lam.controllers.Controller.save`: the document holds the
 parameters, the signals and the counters, the artefact (``torch.save``, loadable with
-``weights_only=True``) the tensors.
+``weights_only=True``) the tensors. A checkpoint adds :meth:`BatchedQ.training_state`
+(also ``weights_only``): the exploration generator's state, and the neural learner's
+replay buffer.
 """
 
 from __future__ import annotations
@@ -322,6 +324,14 @@ class BatchedQ(OffPolicyLearner):
         return self._select(state, masks, current, exploration)
 
     # ------------------------------------------------------------------ persistence
+    def training_state(self) -> dict[str, Any]:
+        """The state of the generator of exploration draws (and replay samples) for a checkpoint."""
+        return {"generator": self.generator.get_state()}
+
+    def restore_training_state(self, state: dict[str, Any]) -> None:
+        """Continue the generator's draws where the checkpoint left them."""
+        self.generator.set_state(state["generator"])
+
     @classmethod
     def _from_document(cls, path: Path, document: Mapping[str, Any], overrides: Mapping[str, Any]) -> BatchedQ:
         """As the base class; loading on another ``device`` also picks the kernels that suit it (``"auto"``)."""

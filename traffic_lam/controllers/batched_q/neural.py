@@ -60,10 +60,11 @@ class NeuralConfig(BatchedQConfig):
 class NeuralBatchedQ(BatchedQ):
     """Q-networks for every signal of every simulation, evaluated and trained in batched tensor operations.
 
-    Saving writes the networks, the optimiser state and the reward statistics. Resuming
-    from a checkpoint starts with an empty replay buffer (it is not saved: hundreds of MB on
-    a grid; the first ``learning_starts`` steps after a resume refill it before learning) and
-    with the exploration draws restarted from ``seed``.
+    Saving writes the networks, the optimiser state and the reward statistics; a checkpoint
+    adds the replay buffer's filled rows and the generator's state
+    (:meth:`training_state`), so training resumes with what it had learned from. The
+    n-step transitions still incomplete belong to the episodes in progress, which a resume
+    restarts: they are dropped with them.
 
     Keyword arguments: the fields of :class:`NeuralConfig` (and ``mode="neural"``).
     """
@@ -174,6 +175,19 @@ class NeuralBatchedQ(BatchedQ):
         self.gradient_updates = int(state["gradient_updates"])
         count, mean, m2 = state["reward_stats"]
         self.reward_std.count, self.reward_std.mean, self.reward_std.m2 = int(count), float(mean), float(m2)
+
+    def training_state(self) -> dict[str, Any]:
+        """The generator's state and the replay buffer (:meth:`ReplayBuffer.state_dict`)."""
+        state = super().training_state()
+        if self.buffer is not None:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
+
+    def restore_training_state(self, state: dict[str, Any]) -> None:
+        """Restore the generator and refill the replay buffer :meth:`_start` made."""
+        super().restore_training_state(state)
+        if self.buffer is not None and "replay_buffer" in state:
+            self.buffer.load_state_dict(state["replay_buffer"])
 
     def _tensors(self) -> dict[str, Any]:
         assert self.online is not None and self.target is not None and self.optimizer is not None

@@ -8,10 +8,12 @@ transitions into n-step ones; ``RunningStd`` scales rewards in the targets.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+
+from traffic_lam.errors import ControllerError
 
 
 class RunningStd:
@@ -49,6 +51,9 @@ class ReplayBuffer:
         device: torch device.
     """
 
+    FIELDS: ClassVar[tuple[str, ...]] = ("obs", "actions", "returns", "next_obs", "next_masks", "discounts")
+    """The stored tensors (one row per simulation step)."""
+
     def __init__(self, capacity: int, num_agents: int, obs_dim: int, num_actions: int, device: torch.device) -> None:
         self.capacity = capacity
         self.obs = torch.zeros(capacity, num_agents, obs_dim, device=device)
@@ -80,6 +85,28 @@ class ReplayBuffer:
         self.discounts[index] = discounts
         self.position = (self.position + k) % self.capacity
         self.size = min(self.capacity, self.size + k)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The filled rows of every tensor (on the CPU), the write position and the size (a checkpoint's)."""
+        rows = {name: getattr(self, name)[: self.size].cpu() for name in self.FIELDS}
+        return {**rows, "position": self.position, "size": self.size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Refill the buffer from :meth:`state_dict`.
+
+        Raises:
+            ControllerError: the saved transitions do not fit this buffer (another capacity or shape).
+        """
+        size = int(state["size"])
+        try:
+            if size > self.capacity:
+                raise ValueError(f"{size} rows, capacity {self.capacity}")
+            for name in self.FIELDS:
+                getattr(self, name)[:size] = state[name]
+        except (ValueError, RuntimeError, KeyError) as exc:
+            message = f"batched-q: the checkpoint's replay buffer does not fit this learner ({exc})"
+            raise ControllerError(message) from None
+        self.position, self.size = int(state["position"]) % self.capacity, size
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Uniformly sample ``batch`` stored steps."""

@@ -65,6 +65,9 @@ class TabularConfig(BatchedQConfig):
 class TabularBatchedQ(BatchedQ):
     """Tabular Q-learning of every signal of every simulation in one batched update (``mode="tabular"``).
 
+    A checkpoint holds the table and the generator's state; there is no replay buffer to
+    save (each step's transitions update the table at once and are not kept).
+
     Keyword arguments: the fields of :class:`TabularConfig` (and ``mode="tabular"``).
     """
 

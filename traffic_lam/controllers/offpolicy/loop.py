@@ -14,6 +14,17 @@ One training step, top to bottom in :func:`_collect`:
 4. bookkeeping: one learning-curve row per finished episode, a checkpoint every
    ``checkpoint_every`` episodes.
 
+A checkpoint (:func:`save_checkpoint`, one unit: :mod:`traffic_lam.controllers.checkpoints`)
+holds the learner saved as a controller (:data:`CHECKPOINT`: parameters, counters,
+tensors, optimiser state), its :meth:`OffPolicyLearner.training_state` (replay buffer,
+generators: :data:`TRAINING_STATE`), the learning-curve rows up to it and the process'
+random-number states. Resuming restores all of it and rewrites the curve file from the
+checkpoint's rows, so the episodes run after the checkpoint (lost with a crash) are run
+again and counted once; checkpoints fall at the same episode counts as without the
+interruption. The simulations restart at the checkpoint: episodes then in progress in
+other parallel simulations are dropped, and the simulations' seeds continue from
+``seed + episodes done`` rather than the uninterrupted run's seed stream.
+
 What is specific to a learner (how it chooses, what it learns from a batch) is a method
 of the learner; measuring the loop is a :class:`LoopCallback`
 (:class:`~traffic_lam.controllers.offpolicy.profiling.Profiler`).
@@ -22,6 +33,7 @@ of the learner; measuring the loop is a :class:`LoopCallback`
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -33,10 +45,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from traffic_lam.controllers.base import Controller, read_document
+from traffic_lam.controllers import checkpoints
+from traffic_lam.controllers.base import Controller, read_document, verify_artefact
 from traffic_lam.controllers.budget import TrainingBudget
-from traffic_lam.errors import ConfigError
-from traffic_lam.files import read_csv, write_csv
+from traffic_lam.errors import ConfigError, ControllerError
+from traffic_lam.files import write_csv
 
 if TYPE_CHECKING:
     from traffic_lam.controllers.offpolicy.stacking import SignalStacker
@@ -44,7 +57,9 @@ if TYPE_CHECKING:
     from traffic_lam.env.vector import VectorSignalEnv
 
 CHECKPOINT = "checkpoint.pt"
-"""File name of the checkpoint in the budget's ``checkpoint_dir`` (its curve: ``checkpoint.curve.csv``)."""
+"""File name of the learner's model in a checkpoint (a saved controller: ``checkpoint.pt`` + ``.json``)."""
+TRAINING_STATE = "training_state.pt"
+"""File name of the rest of what resuming needs (:meth:`OffPolicyLearner.training_state`, ``weights_only``)."""
 
 
 @dataclass(frozen=True)
@@ -159,10 +174,28 @@ class OffPolicyLearner(Controller, ABC):
         yield
 
     def resume(self, path: Path) -> None:
-        """Restore this learner from the checkpoint :meth:`save` wrote at ``path`` (the loop's resume)."""
-        self._restore(read_document(path).get("state"))
+        """Restore this learner from the checkpoint :meth:`save` wrote at ``path`` (the loop's resume).
+
+        Raises:
+            ControllerError: the saved artefact does not match its recorded SHA-256.
+        """
+        document = read_document(path)
+        if self.artefact is not None:
+            verify_artefact(path, document)
+        self._restore(document.get("state"))
         if self.artefact is not None:
             self._load_artefact(path)
+
+    def training_state(self) -> dict[str, Any]:
+        """What resuming needs beyond the saved learner (replay buffer, generators), ``weights_only``-loadable.
+
+        Called for a checkpoint; none by default.
+        """
+        return {}
+
+    def restore_training_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`training_state` gave (after :meth:`prepare`); nothing by default."""
+        return None
 
     def _learn(self, make_env: Any, budget: Any) -> None:
         train(self, make_env, budget)
@@ -190,6 +223,7 @@ def train(
 
     Raises:
         ConfigError: the environment options ask for another observation than the learner's.
+        ControllerError: a file of the checkpoint does not match its manifest.
     """
     budget = TrainingBudget.of(budget)
     asked = make_env.options.get("observation", learner.observation_spec())
@@ -198,19 +232,20 @@ def train(
             f"observation: {learner.name} reads {learner.observation_spec()!r} (its 'observation' option); "
             f"the environment options ask for {asked!r}"
         )
-    checkpoint = budget.checkpoint_dir / CHECKPOINT if budget.checkpoint_dir is not None else None
+    resumed = checkpoints.open_checkpoint(budget.checkpoint_dir, legacy=[CHECKPOINT])  # verified before use
     with learner.compute(), make_env.vector(budget.num_envs, **learner.env_options()) as venv:
-        curve: list[dict[str, Any]] = []
-        if checkpoint is not None and checkpoint.is_file():
-            learner.resume(checkpoint)
-            curve_path = checkpoint.with_suffix(".curve.csv")
-            curve = read_csv(curve_path) if curve_path.is_file() else []
+        if resumed is not None:
+            learner.resume(resumed.folder / CHECKPOINT)
+        curve = checkpoints.restart_curve(budget.curve_file, resumed)
         config = venv.config
         steps = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
         stack = learner.prepare(venv, TrainingPlan(budget.episodes, budget.num_envs, steps))
+        if resumed is not None:
+            learner.restore_training_state(load_training_state(resumed.folder / TRAINING_STATE))
+            checkpoints.restore_rng(resumed.rng)
         _collect(learner, venv, stack, budget, curve, callback or LoopCallback())
-    if checkpoint is not None:
-        save_checkpoint(learner, checkpoint, curve)
+    if budget.checkpoint_dir is not None:
+        save_checkpoint(learner, budget.checkpoint_dir, curve)
 
 
 def _collect(
@@ -225,7 +260,7 @@ def _collect(
     observations, infos = venv.reset(seed=budget.seed + learner.training_episodes)
     obs, masks, current = stack(observations, infos)
     state = learner.observe(obs)
-    log = EpisodeLog(budget.num_envs, stack.agents)
+    log = EpisodeLog(budget.num_envs, stack.agents, float(curve[-1]["wall_s"]) if curve else 0.0)
     callback.on_training_start()
     with torch.inference_mode():  # no autograd bookkeeping on the hot path
         while learner.training_episodes < budget.episodes:
@@ -256,17 +291,30 @@ def _collect(
                 curve.append(log.finish(e, learner.training_episodes, epsilon))
                 due = budget.checkpoint_every and learner.training_episodes % budget.checkpoint_every == 0
                 if budget.checkpoint_dir is not None and due:
-                    save_checkpoint(learner, budget.checkpoint_dir / CHECKPOINT, curve)
+                    save_checkpoint(learner, budget.checkpoint_dir, curve)
             if budget.curve_file is not None and any(dones):  # once, however many simulations finished
                 write_csv(budget.curve_file, curve)
             obs, masks, current, state = next_obs, next_masks, next_current, next_state
     callback.on_training_end()
 
 
-def save_checkpoint(learner: OffPolicyLearner, path: Path, curve: list[dict[str, Any]]) -> None:
-    """Save ``learner`` at ``path`` (what :meth:`OffPolicyLearner.resume` reads) and the curve beside it."""
-    learner.save(path)
-    write_csv(path.with_suffix(".curve.csv"), curve)
+def save_checkpoint(learner: OffPolicyLearner, folder: Path, curve: list[dict[str, Any]]) -> None:
+    """Write a checkpoint of ``learner`` with the curve rows so far into ``folder``, as one unit."""
+
+    def fill(staging: Path) -> None:
+        learner.save(staging / CHECKPOINT)
+        torch.save(learner.training_state(), staging / TRAINING_STATE)
+
+    checkpoints.write_checkpoint(folder, fill, learner.training_episodes, curve)
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """The training state a checkpoint holds (``weights_only``: no code runs while reading it)."""
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ControllerError(f"{path}: not a learner's training state ({exc})") from None
+    return state
 
 
 class EpisodeLog:
@@ -275,15 +323,16 @@ class EpisodeLog:
     Args:
         num_envs: parallel simulations.
         agents: signal ids (the first one's infos carry the system figures).
+        elapsed_s: wall-clock seconds of training before (a resumed run's last curve row).
     """
 
-    def __init__(self, num_envs: int, agents: list[str]) -> None:
+    def __init__(self, num_envs: int, agents: list[str], elapsed_s: float = 0.0) -> None:
         self.first, self.signals = agents[0], len(agents)
         self.returns = np.zeros(num_envs)
         self.halting = np.zeros(num_envs)
         self.steps = np.zeros(num_envs)
         self.arrived = [0] * num_envs
-        self.started = time.perf_counter()
+        self.started = time.perf_counter() - elapsed_s  # a resumed run's wall clock continues
 
     def step(self, rewards: np.ndarray, infos: list[dict[str, Any]]) -> None:
         """Add a step: rewards ``[B, N]`` and the simulations' infos (a finished one's ``final_info``)."""

@@ -4,7 +4,9 @@ Training reads top to bottom in :meth:`SB3Controller._learn`: N simulations in N
 processes, seen by SB3 as N x (signals) environments (parameter sharing: one policy,
 every signal a sample); action masks (MaskablePPO; masked Q-values for DQN); a callback
 that writes the learning curve (delay per training episode) and periodic checkpoints;
-resume from the last checkpoint; TensorBoard logs when tensorboard is installed.
+resume from the last checkpoint (:mod:`.training`: what a checkpoint holds); TensorBoard
+logs when tensorboard is installed. The simulations' SUMO seeds start at the budget's
+``seed`` (plus the episodes a resumed checkpoint had done).
 
 Hyperparameters: :class:`~traffic_lam.controllers.sb3.config.DQNConfig` and
 :class:`~traffic_lam.controllers.sb3.config.PPOConfig`. A learner saves as an SB3 zip at
@@ -25,8 +27,10 @@ from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
+from traffic_lam.controllers import checkpoints
 from traffic_lam.controllers.base import Controller
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.checkpoints import Resumed
 from traffic_lam.controllers.sb3.config import DQNConfig, PPOConfig, SB3Config
 from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
@@ -65,33 +69,37 @@ class SB3Controller(Controller):
         with contextlib.ExitStack() as stack:
             folder = budget.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
             checkpoint = Checkpoint(folder)
+            resumed = checkpoint.open()  # every file verified before any is read
             venv = make_env.vector(budget.num_envs, trip_dir=folder / "trips")
             stack.callback(venv.close)
             self.featurizer = Featurizer.from_env(
                 venv.layouts, venv.observation_spaces, self.config.neighbours, agent_ids=True
             )
             vec = SignalVecEnv(venv, self.featurizer, self.config.neighbour_reward, seed=budget.seed)
-            train_env = self._scale_rewards(vec, checkpoint)
-            self.model = checkpoint.resume(self._algorithm(), train_env, self.config.device)  # after an interruption
-            if self.model is None:
+            train_env = self._scale_rewards(vec, checkpoint, resumed)
+            if resumed is not None:  # after an interruption
+                self.model = checkpoint.resume(resumed, self._algorithm(), train_env, self.config.device)
+            else:
                 self.model = self._new_model(train_env, folder)
-            every = budget.checkpoint_every
-            progress = Progress(vec, budget.curve_file, checkpoint if every else None, every)
+            train_env.seed(budget.seed + (resumed.episodes if resumed else 0))  # SB3 seeded it with the learner's
+            saving = checkpoint if budget.checkpoint_dir is not None else None
+            curve = checkpoints.restart_curve(budget.curve_file, resumed)
+            progress = Progress(vec, budget.curve_file, saving, budget.checkpoint_every, curve)
             remaining = self._signal_steps(venv.config, budget.episodes) - int(self.model.num_timesteps)
             if remaining > 0:
                 self.model.learn(remaining, callback=progress, reset_num_timesteps=False, tb_log_name=self.name)
             if progress.saved_at != self.model.num_timesteps:  # not checkpointed at the last step
                 progress.save_checkpoint(self.model)
 
-    def _scale_rewards(self, vec: Any, checkpoint: Checkpoint) -> Any:
-        """``vec``, wrapped to scale its rewards with ``normalize_reward`` (statistics resumed from ``checkpoint``)."""
+    def _scale_rewards(self, vec: Any, checkpoint: Checkpoint, resumed: Resumed | None) -> Any:
+        """``vec``, wrapped to scale its rewards with ``normalize_reward`` (statistics of the resumed checkpoint)."""
         if not self.config.normalize_reward:
             return vec
         from stable_baselines3.common.vec_env import VecNormalize
 
-        if checkpoint.reward_scaling.is_file():  # resume with the running return statistics
+        if resumed is not None and checkpoint.reward_scaling.is_file():  # verified with the checkpoint
             return VecNormalize.load(str(checkpoint.reward_scaling), vec)
-        if checkpoint.model.is_file():
+        if resumed is not None:
             warnings.warn(
                 f"{self.name}: {checkpoint.model} was trained without reward scaling statistics; "
                 "resuming with fresh ones (normalize_reward: false keeps raw rewards)",

@@ -12,6 +12,7 @@ observation); only the final linear output layer of SB3's policy is common.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,19 @@ class MaskedDQNPolicy(DQNPolicy):
 
 class MaskedDQN(DQN):
     """SB3 DQN whose exploration (warm-up and epsilon-greedy) samples only allowed actions."""
+
+    after_store: Callable[[], None] | None = None
+    """Called after every step, once its transitions are in the replay buffer (the training
+    callback checkpoints there); not saved with the model."""
+
+    def _on_step(self) -> None:
+        """SB3's per-step bookkeeping (target network, exploration rate), then :attr:`after_store`."""
+        super()._on_step()
+        if self.after_store is not None:
+            self.after_store()
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "after_store"]
 
     def _sample_action(
         self, learning_starts: int, action_noise: Any = None, n_envs: int = 1

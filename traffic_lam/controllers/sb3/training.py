@@ -1,61 +1,99 @@
-"""What SB3 training leaves behind while it runs: checkpoints to resume from, and the learning curve."""
+"""What SB3 training leaves behind while it runs: checkpoints to resume from, and the learning curve.
+
+A checkpoint is one unit (written, committed and verified by
+:mod:`traffic_lam.controllers.checkpoints`) of:
+
+* ``checkpoint.zip``: the SB3 model (networks, optimiser state, timestep and update
+  counters, exploration rate);
+* ``replay_buffer.pkl``: DQN's replay buffer (SB3's pickle). PPO has none to save: the
+  rollout it was collecting is dropped, and a resumed run collects a fresh one;
+* ``reward_scaling.pkl``: ``VecNormalize``'s running return statistics (``normalize_reward``);
+* ``progress.json``: episodes done, the learning-curve rows up to the checkpoint, the
+  Python, numpy and torch random-number states (what SB3 draws exploration, replay
+  samples and sampled actions from) and the action space's generator.
+
+The ``.pkl`` files and some entries of the zip are pickles: they are read only after
+every file matched the manifest. DQN checkpoints after the step's transition is stored
+(:attr:`~traffic_lam.controllers.sb3.policies.MaskedDQN.after_store`), so the buffer
+holds every transition of the episodes counted; its gradient steps, every ``train_freq``
+steps, count from the resume.
+"""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from traffic_lam.files import atomic_open, read_csv, write_csv
+from traffic_lam.controllers import checkpoints
+from traffic_lam.controllers.checkpoints import Resumed
+from traffic_lam.files import write_csv
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The files training resumes from, in one folder.
+    """The checkpoint training resumes from, in one folder.
 
     Attributes:
-        folder: where they are (the training budget's ``checkpoint_dir``).
+        folder: where it is (the training budget's ``checkpoint_dir``).
     """
 
     folder: Path
+    MODEL: ClassVar[str] = "checkpoint.zip"
+    """The SB3 zip."""
+    REPLAY_BUFFER: ClassVar[str] = "replay_buffer.pkl"
+    """DQN's replay buffer."""
+    REWARD_SCALING: ClassVar[str] = "reward_scaling.pkl"
+    """The running return statistics that scale rewards (``normalize_reward``)."""
 
     @property
     def model(self) -> Path:
         """The SB3 zip."""
-        return self.folder / "checkpoint.zip"
+        return self.folder / self.MODEL
 
     @property
     def replay_buffer(self) -> Path:
         """DQN's replay buffer."""
-        return self.folder / "replay_buffer.pkl"
+        return self.folder / self.REPLAY_BUFFER
 
     @property
     def reward_scaling(self) -> Path:
         """The running return statistics that scale rewards (``normalize_reward``)."""
-        return self.folder / "reward_scaling.pkl"
+        return self.folder / self.REWARD_SCALING
 
-    def resume(self, algorithm: Any, env: Any, device: str) -> Any | None:
-        """The model saved here, bound to ``env`` (with its replay buffer), or None when there is none."""
-        if not self.model.is_file():
-            return None
-        model = algorithm.load(self.model, env=env, device=device)
+    def open(self) -> Resumed | None:
+        """The checkpoint here, every file checked against its manifest; None when there is none.
+
+        Raises:
+            ControllerError: a file does not match the manifest (one line naming it).
+        """
+        return checkpoints.open_checkpoint(self.folder, legacy=[self.MODEL])
+
+    def resume(self, resumed: Resumed, algorithm: Any, env: Any, device: str) -> Any:
+        """The model of the (verified) checkpoint, bound to ``env``, with its replay buffer and random states."""
+        model = algorithm.load(self.model, env=env, device=device)  # seeds the random generators: restored below
         if self.replay_buffer.is_file() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(self.replay_buffer)
+        checkpoints.restore_rng(resumed.rng)
+        if "action_space" in resumed.extra:
+            model.action_space.np_random.bit_generator.state = resumed.extra["action_space"]
         return model
 
-    def save(self, model: Any) -> None:
-        """Save ``model`` (with DQN's replay buffer and the reward statistics) where :meth:`resume` reads it."""
-        normalizer = model.get_vec_normalize_env()
-        if normalizer is not None:  # before the model: a resumed model never lacks its statistics
-            with atomic_open(self.reward_scaling, "wb", encoding=None) as handle:
-                pickle.dump(normalizer, handle)
-        with atomic_open(self.model, "wb", encoding=None) as handle:
-            model.save(handle)
-        if hasattr(model, "save_replay_buffer"):
-            model.save_replay_buffer(self.replay_buffer)
+    def save(self, model: Any, curve: list[dict[str, Any]]) -> None:
+        """Checkpoint ``model`` (with its replay buffer, reward statistics and the curve rows) as one unit."""
+
+        def fill(staging: Path) -> None:
+            normalizer = model.get_vec_normalize_env()
+            if normalizer is not None:
+                normalizer.save(str(staging / self.REWARD_SCALING))
+            model.save(staging / self.MODEL)
+            if hasattr(model, "save_replay_buffer"):
+                model.save_replay_buffer(staging / self.REPLAY_BUFFER)
+
+        extra = {"action_space": model.action_space.np_random.bit_generator.state}
+        checkpoints.write_checkpoint(self.folder, fill, len(curve), curve, extra)
 
 
 class Progress(BaseCallback):
@@ -63,34 +101,56 @@ class Progress(BaseCallback):
 
     Args:
         vec: the training :class:`~traffic_lam.controllers.sb3.vec_env.SignalVecEnv` (its finished episodes).
-        curve_file: CSV of the curve (continued when it exists: a resumed run); None keeps it in memory.
+        curve_file: CSV of the curve (rewritten after every finished episode); None keeps it in memory.
         checkpoint: where to checkpoint; None: never.
         every: episodes between checkpoints.
+        curve: the rows training continues from (a resumed checkpoint's).
     """
 
-    def __init__(self, vec: Any, curve_file: Path | None, checkpoint: Checkpoint | None, every: int) -> None:
+    def __init__(
+        self,
+        vec: Any,
+        curve_file: Path | None,
+        checkpoint: Checkpoint | None,
+        every: int,
+        curve: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.vec, self.curve_file, self.checkpoint, self.every = vec, curve_file, checkpoint, every
-        self.curve: list[dict[str, Any]] = read_csv(curve_file) if curve_file and curve_file.is_file() else []
+        self.curve: list[dict[str, Any]] = list(curve or [])
         self.saved_at: int | None = None  # timesteps at the last checkpoint
+        self._due = False
+        self._after_store = False  # an off-policy model: checkpoint once the step's transition is stored
+
+    def _on_training_start(self) -> None:
+        self._after_store = hasattr(self.model, "after_store")
+        if self._after_store:
+            self.model.after_store = self._save_if_due
+
+    def _on_training_end(self) -> None:
+        if self._after_store:
+            self.model.after_store = None
 
     def _on_step(self) -> bool:
         finished = self.vec.finished_episodes
-        if not finished:
-            return True
-        due = False
         for episode in finished:
             self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode})
-            due = due or (bool(self.every) and len(self.curve) % self.every == 0)
-        finished.clear()
-        if due:  # once, however many simulations finished
-            self.save_checkpoint(self.model)
-        if self.curve_file:
+            self._due = self._due or (bool(self.every) and len(self.curve) % self.every == 0)
+        if finished and self.curve_file:
             write_csv(self.curve_file, self.curve)
+        finished.clear()
+        if not self._after_store:
+            self._save_if_due()
         return True
+
+    def _save_if_due(self) -> None:
+        """Checkpoint if an episode count due for one was reached (once, however many simulations finished)."""
+        if self._due:
+            self._due = False
+            self.save_checkpoint(self.model)
 
     def save_checkpoint(self, model: Any) -> None:
         """Checkpoint ``model`` now (nothing without a checkpoint folder)."""
         if self.checkpoint is not None:
-            self.checkpoint.save(model)
+            self.checkpoint.save(model, self.curve)
             self.saved_at = int(model.num_timesteps)
