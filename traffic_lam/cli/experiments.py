@@ -21,11 +21,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "run",
         summary="run a scenario: train, evaluate, write results, plots and a report",
         description="Train what needs training, evaluate every controller on the same seeds, and write "
-        "results.csv, plots/*.png and report.html into the run folder. Re-running into the same folder "
-        "resumes: finished episodes are skipped.",
+        "results.csv, plots/*.png and report.html into the run folder. The folder records the run's fingerprint "
+        "(scenario after defaults, network files, versions) in fingerprint.json. Re-running the same scenario "
+        "into it resumes: finished episodes are skipped and failed ones retried; a changed scenario is refused "
+        "unless --restart or --resume-anyway is given. A failed job ends only itself: one line here, its "
+        "traceback in logs/failures.log, exit code 1.",
         usage_examples=[
             "traffic-lam run scenarios/quickstart.yaml",
             "traffic-lam run scenarios/quickstart.yaml --workers 2",
+            "traffic-lam run scenarios/quickstart.yaml --restart",
             "traffic-lam run scenarios/grid4x4.yaml --out runs/grid --executor ray --workers 8 --quiet",
         ],
         handler=run_command,
@@ -40,6 +44,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="local process pool, or Ray tasks (pip install -e .[ray]; RAY_ADDRESS for a cluster)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    changed = p.add_mutually_exclusive_group()
+    changed.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move the folder's old results aside, to <folder>.old-<UTC time> (nothing is deleted)",
+    )
+    changed.add_argument(
+        "--resume-anyway",
+        action="store_true",
+        help="keep the old results of a changed scenario and go on (recorded in the folder's fingerprint.json)",
+    )
 
     p = add_command(
         commands,
@@ -53,22 +68,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         handler=compare_command,
     )
     p.add_argument("runs", nargs="+", help="run folders holding results.csv")
-    p.add_argument("--out", help="folder for the comparison (default: the single run folder, or ./comparison)")
+    p.add_argument(
+        "--out",
+        help="folder for the comparison, not another run folder (default: the single run folder, or ./comparison)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """``traffic-lam run``: run the scenario into its folder, print the summary table."""
-    from traffic_lam.experiments.runner import run_scenario
+    """``traffic-lam run``: check everything, open the run folder, run the jobs, print the summary table."""
+    from traffic_lam.experiments.runner import execute_run, prepare_run
     from traffic_lam.experiments.scenario import load_scenario
     from traffic_lam.report.summary import summary_table
 
     scenario = load_scenario(args.scenario)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    progress = _ProgressBars(quiet=args.quiet)
+    on_change = "restart" if args.restart else "resume-anyway" if args.resume_anyway else "refuse"
+    run = prepare_run(scenario, out, workers=args.workers, executor=args.executor, on_change=on_change)
+    for note in run.notes:
+        print(note)
     print(f"scenario {scenario.name}: {len(scenario.controllers)} controllers x {len(scenario.evaluation.seeds)} "
           f"seeds x {scenario.evaluation.episodes} episodes on {scenario.network} -> {out}")  # fmt: skip
+    progress = _ProgressBars(quiet=args.quiet)
     started = time.perf_counter()
-    summary = run_scenario(scenario, out, workers=args.workers, executor=args.executor, progress=progress)
+    summary = execute_run(run, progress=progress)
     progress.close()
     print(f"\n{summary.evaluated} episodes evaluated, {summary.skipped} already done, {summary.trained} learners "
           f"trained in {time.perf_counter() - started:.0f} s")  # fmt: skip
@@ -77,7 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"\nresults: {summary.run_dir / 'results.csv'}")
         print(f"report:  {summary.report}")
     for what, error in summary.failures:
-        print(f"traffic-lam: error: {what} failed: {error}", file=sys.stderr)
+        print(f"traffic-lam: error: {what} failed: {error} (details in {summary.failure_log})", file=sys.stderr)
     return 1 if summary.failures else 0
 
 
@@ -109,6 +131,8 @@ class _ProgressBars:
 
 def compare_command(args: argparse.Namespace) -> int:
     """``traffic-lam compare``: merge run folders' results, draw the plots and report, print the table."""
+    from traffic_lam.errors import ConfigError
+    from traffic_lam.experiments.run_folder import written_by_run
     from traffic_lam.experiments.runner import write_outputs
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.files import ensure_writable_dir
@@ -116,8 +140,15 @@ def compare_command(args: argparse.Namespace) -> int:
 
     runs = [Path(r) for r in args.runs]
     rows = _merged_rows(runs)
-    out = ensure_writable_dir(Path(args.out) if args.out else (runs[0] if len(runs) == 1 else Path("comparison")))
-    if out not in runs:
+    out = Path(args.out) if args.out else (runs[0] if len(runs) == 1 else Path("comparison"))
+    into_run = len(runs) == 1 and out.resolve() == runs[0].resolve()  # the run's own plots and report, redrawn
+    if not into_run and written_by_run(out):
+        raise ConfigError(
+            f"compare --out {out}: is a run folder (written by 'traffic-lam run'); the comparison would overwrite "
+            "its results.csv, plots and report: choose another --out"
+        )
+    out = ensure_writable_dir(out)
+    if not into_run:
         write_rows(out / "results.csv", rows)
     plots, report = write_outputs(out, rows, title="traffic_lam — comparison of " + ", ".join(r.name for r in runs))
     print(summary_table(rows))

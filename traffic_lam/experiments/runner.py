@@ -8,7 +8,10 @@ Work is cut into independent jobs run by :mod:`traffic_lam.experiments.executors
   ``results.csv``).
 
 Each finished evaluation job is written to ``results.csv`` at once (atomically), so an
-interrupted run loses at most the jobs in flight.
+interrupted run loses at most the jobs in flight. Before any job, everything is checked
+and the run folder opened by the run's fingerprint (:func:`prepare_run`): a folder holding
+results of another scenario is refused rather than mixed. A failed job is reported on its
+own (its traceback in ``logs/failures.log``) and the others go on; a re-run retries it.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traffic_lam.controllers.base import Controller, read_document
 from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.errors import ControllerError
-from traffic_lam.experiments.executors import Outcome, run_jobs
+from traffic_lam.experiments.executors import Outcome, check_executor, run_jobs
+from traffic_lam.experiments.fingerprint import fingerprint
+from traffic_lam.experiments.run_folder import check_output_folder, log_failure, open_run_folder
 from traffic_lam.experiments.scenario import ControllerSpec, Scenario
 from traffic_lam.experiments.store import ResultsStore, job_key
+
+if TYPE_CHECKING:
+    from traffic_lam.env.config import EnvConfig
 
 EPISODE_SEED_STRIDE = 1000
 """Episode ``k`` of evaluation seed ``s`` runs SUMO with seed ``s + 1000 * k``."""
@@ -61,6 +69,7 @@ class RunSummary:
         skipped: evaluation jobs found done (resume).
         trained: learners trained now.
         failures: ``(job description, error)`` of failed jobs.
+        failure_log: the file their tracebacks were appended to (None when no job failed).
         plots: PNG files written.
         report: the HTML report.
     """
@@ -71,6 +80,7 @@ class RunSummary:
     skipped: int = 0
     trained: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    failure_log: Path | None = None
     plots: list[Path] = field(default_factory=list)
     report: Path | None = None
 
@@ -80,14 +90,66 @@ def model_path(run_dir: str | Path, controller: str) -> Path:
     return ResultsStore(run_dir).model_dir(controller) / "model.final"
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run checked and its folder opened, ready for :func:`execute_run`.
+
+    Attributes:
+        scenario: the validated scenario.
+        store: the run folder's results store.
+        learners: the controllers that need training.
+        workers: jobs at a time.
+        executor: ``"local"`` or ``"ray"``.
+        notes: what opening the folder did (one line each, for the user).
+    """
+
+    scenario: Scenario
+    store: ResultsStore
+    learners: tuple[ControllerSpec, ...]
+    workers: int = 1
+    executor: str = "local"
+    notes: tuple[str, ...] = ()
+
+
+def prepare_run(
+    scenario: Scenario, out_dir: str | Path, workers: int = 1, executor: str = "local", on_change: str = "refuse"
+) -> PreparedRun:
+    """Check everything a run needs, then open its folder; nothing is created when a check fails.
+
+    Checks the worker count and executor, the network, the environment options, every
+    controller and its arguments (:func:`check_scenario`) and the output folder, then
+    opens the folder by the run's fingerprint (:mod:`traffic_lam.experiments.run_folder`).
+
+    Args:
+        scenario: the validated scenario.
+        out_dir: the run folder.
+        workers: jobs at a time (processes).
+        executor: ``"local"`` or ``"ray"``.
+        on_change: when the folder holds results of another fingerprint: ``"refuse"``,
+            ``"restart"`` or ``"resume-anyway"``.
+
+    Raises:
+        TrafficLamError: the first problem found, as one line (a changed folder: ``RunFolderError``).
+    """
+    from traffic_lam.controllers import make_controller
+
+    check_executor(workers, executor)
+    config = check_scenario(scenario)
+    check_output_folder(out_dir)
+    opened = open_run_folder(out_dir, fingerprint(scenario, config), scenario.path, on_change)
+    learners = tuple(c for c in scenario.controllers if make_controller(c.type, c.args).needs_training)
+    return PreparedRun(scenario, opened.store, learners, workers, executor, opened.notes)
+
+
 def run_scenario(
     scenario: Scenario,
     out_dir: str | Path,
     workers: int = 1,
     executor: str = "local",
     progress: Callable[[str, int, int], None] | None = None,
+    on_change: str = "refuse",
 ) -> RunSummary:
-    """Run ``scenario`` into ``out_dir`` (resuming what is already there).
+    """Run ``scenario`` into ``out_dir``, resuming what is there: :func:`prepare_run`, then :func:`execute_run`.
 
     Args:
         scenario: the validated scenario.
@@ -95,20 +157,23 @@ def run_scenario(
         workers: jobs at a time (processes).
         executor: ``"local"`` or ``"ray"``.
         progress: optional ``progress(phase, done, total)`` callback.
+        on_change: what to do when the folder holds results of another fingerprint (see :func:`prepare_run`).
 
     Returns:
         A :class:`RunSummary`; failed jobs are listed, not raised.
     """
-    from traffic_lam.controllers import make_controller
+    return execute_run(prepare_run(scenario, out_dir, workers, executor, on_change), progress)
 
-    # fail early, in this process and before touching the run folder, on a bad network,
-    # options, controllers or arguments
-    check_scenario(scenario)
-    store = ResultsStore(out_dir)
-    store.save_scenario(scenario.path)
+
+def execute_run(run: PreparedRun, progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
+    """Train what is not trained, evaluate what is not evaluated, then draw the plots and write the report.
+
+    Each failed job is listed in the summary and its traceback appended to the run
+    folder's ``logs/failures.log``; the other jobs go on.
+    """
+    scenario, store = run.scenario, run.store
     summary = RunSummary(store.run_dir)
-    learners = [c for c in scenario.controllers if make_controller(c.type, c.args).needs_training]
-    failed_training = _train(scenario, learners, store, summary, workers, executor, progress)
+    failed_training = _train(run, summary, progress)
 
     finished = store.done()
     jobs: list[EvalJob] = []
@@ -121,7 +186,7 @@ def run_scenario(
                     summary.skipped += 1
                 else:
                     jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir)))
-    for done, outcome in enumerate(run_jobs(eval_job, jobs, workers, executor), start=1):
+    for done, outcome in enumerate(run_jobs(eval_job, jobs, run.workers, run.executor), start=1):
         _collect(store, summary, outcome)
         if progress:
             progress("evaluate", done, len(jobs))
@@ -134,20 +199,14 @@ def run_scenario(
     return summary
 
 
-def _train(
-    scenario: Scenario,
-    learners: list[ControllerSpec],
-    store: ResultsStore,
-    summary: RunSummary,
-    workers: int,
-    executor: str,
-    progress: Callable[[str, int, int], None] | None,
-) -> set[str]:
-    """Train the learners not trained yet (as :func:`run_scenario` says); return the names whose training failed."""
-    to_train = [TrainJob(scenario, c, str(store.run_dir)) for c in learners if not _trained(store.run_dir, c.name)]
-    for done, outcome in enumerate(run_jobs(train_job, to_train, workers, executor), start=1):
+def _train(run: PreparedRun, summary: RunSummary, progress: Callable[[str, int, int], None] | None) -> set[str]:
+    """Train the learners not trained yet (as :func:`execute_run` says); return the names whose training failed."""
+    store = run.store
+    untrained = [c for c in run.learners if not _trained(store.run_dir, c.name)]
+    to_train = [TrainJob(run.scenario, c, str(store.run_dir)) for c in untrained]
+    for done, outcome in enumerate(run_jobs(train_job, to_train, run.workers, run.executor), start=1):
         if outcome.error:
-            summary.failures.append((f"train {outcome.job.controller.name}", outcome.error))
+            _failed(store, summary, f"train {outcome.job.controller.name}", outcome)
         else:
             summary.trained += 1
         if progress:
@@ -155,31 +214,48 @@ def _train(
     return {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
 
 
-def check_scenario(scenario: Scenario) -> None:
-    """Resolve the network, validate the environment options and build every controller.
+def check_scenario(scenario: Scenario) -> EnvConfig:
+    """Resolve the network, validate the environment options, observation and reward, and build every controller.
+
+    Each controller is checked against the network, with the environment options it needs.
+
+    Returns:
+        The scenario's environment configuration (network resolved, defaults applied).
 
     Raises:
         TrafficLamError: the first problem found, as one line.
     """
     from traffic_lam.controllers import make_controller
+    from traffic_lam.env.observations import make_observation
     from traffic_lam.env.parallel_env import build_config
+    from traffic_lam.env.rewards import make_reward
     from traffic_lam.signals import read_signal_layouts
 
     config = build_config(scenario.network, **_env_options(scenario, {}))
+    make_observation(config.observation)
+    make_reward(config.reward)
     layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
     for spec in scenario.controllers:
-        make_controller(spec.type, spec.args).check_network(config.network, layouts)
+        controller = make_controller(spec.type, spec.args)
+        own = build_config(config.network, **_env_options(scenario, controller.env_options()))
+        make_observation(own.observation)
+        controller.check_network(config.network, layouts)
+    return config
 
 
 def _collect(store: ResultsStore, summary: RunSummary, outcome: Outcome[EvalJob]) -> None:
     job = outcome.job
     if outcome.error:
-        summary.failures.append(
-            (f"evaluate {job.controller.name} seed {job.seed} episode {job.episode}", outcome.error)
-        )
+        _failed(store, summary, f"evaluate {job.controller.name} seed {job.seed} episode {job.episode}", outcome)
         return
     store.add(outcome.result)
     summary.evaluated += 1
+
+
+def _failed(store: ResultsStore, summary: RunSummary, what: str, outcome: Outcome[Any]) -> None:
+    """List a failed job in the summary and append its traceback to the run folder's failure log."""
+    summary.failures.append((what, outcome.error or "failed"))
+    summary.failure_log = log_failure(store.run_dir, what, outcome.traceback or outcome.error or "failed")
 
 
 def _trained(run_dir: str | Path, controller: str) -> bool:
