@@ -44,17 +44,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="local process pool, or Ray tasks (pip install -e .[ray]; RAY_ADDRESS for a cluster)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    changed = p.add_mutually_exclusive_group()
-    changed.add_argument(
-        "--restart",
-        action="store_true",
-        help="start over: move the folder's old results aside, to <folder>.old-<UTC time> (nothing is deleted)",
-    )
-    changed.add_argument(
-        "--resume-anyway",
-        action="store_true",
-        help="keep the old results of a changed scenario and go on (recorded in the folder's fingerprint.json)",
-    )
+    _add_folder_flags(p)
 
     p = add_command(
         commands,
@@ -71,6 +61,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out",
         help="folder for the comparison, not another run folder (default: the single run folder, or ./comparison)",
+    )
+
+
+def _add_folder_flags(parser: argparse.ArgumentParser) -> None:
+    """``--restart`` / ``--resume-anyway``: what to do with a run folder holding results of another scenario."""
+    changed = parser.add_mutually_exclusive_group()
+    changed.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over: move the folder's old results aside, to <folder>.old-<UTC time> (nothing is deleted)",
+    )
+    changed.add_argument(
+        "--resume-anyway",
+        action="store_true",
+        help="keep the old results of a changed scenario and go on (recorded in the folder's fingerprint.json)",
     )
 
 
