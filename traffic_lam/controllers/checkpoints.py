@@ -83,6 +83,7 @@ class Resumed:
         curve: the learning-curve rows up to then (one per episode, JSON types).
         rng: the random-number states (:func:`capture_rng`).
         extra: what the learner added to ``progress.json`` (JSON).
+        files: the names the manifest lists (each verified); only these are read.
     """
 
     folder: Path
@@ -90,6 +91,21 @@ class Resumed:
     curve: list[dict[str, Any]]
     rng: dict[str, Any]
     extra: dict[str, Any]
+    files: frozenset[str]
+
+    def has(self, name: str) -> bool:
+        """Whether the checkpoint holds (and its manifest lists) the file ``name``."""
+        return name in self.files
+
+    def file(self, name: str) -> Path:
+        """The verified file ``name`` of the checkpoint.
+
+        Raises:
+            ControllerError: the manifest does not list it (a file beside it is never trusted).
+        """
+        if name not in self.files:
+            raise ControllerError(f"{self.folder / name}: not listed in {self.folder / MANIFEST}")
+        return self.folder / name
 
 
 def write_checkpoint(
@@ -162,7 +178,7 @@ def open_checkpoint(folder: Path | None, legacy: Iterable[str] = ()) -> Resumed 
         verify_file(folder / name, expected, manifest_path)
     progress = _read_json(folder / PROGRESS)
     return Resumed(folder, int(progress["episodes"]), list(progress["curve"]), dict(progress["rng"]),
-                   dict(progress.get("extra") or {}))  # fmt: skip
+                   dict(progress.get("extra") or {}), frozenset(files))  # fmt: skip
 
 
 def restart_curve(curve_file: Path | None, resumed: Resumed | None) -> list[dict[str, Any]]:

@@ -235,13 +235,13 @@ def train(
     resumed = checkpoints.open_checkpoint(budget.checkpoint_dir, legacy=[CHECKPOINT])  # verified before use
     with learner.compute(), make_env.vector(budget.num_envs, **learner.env_options()) as venv:
         if resumed is not None:
-            learner.resume(resumed.folder / CHECKPOINT)
+            learner.resume(resumed.file(CHECKPOINT))
         curve = checkpoints.restart_curve(budget.curve_file, resumed)
         config = venv.config
         steps = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
         stack = learner.prepare(venv, TrainingPlan(budget.episodes, budget.num_envs, steps))
         if resumed is not None:
-            learner.restore_training_state(load_training_state(resumed.folder / TRAINING_STATE))
+            learner.restore_training_state(load_training_state(resumed.file(TRAINING_STATE)))
             checkpoints.restore_rng(resumed.rng)
         _collect(learner, venv, stack, budget, curve, callback or LoopCallback())
     if budget.checkpoint_dir is not None:

@@ -97,8 +97,8 @@ class SB3Controller(Controller):
             return vec
         from stable_baselines3.common.vec_env import VecNormalize
 
-        if resumed is not None and checkpoint.reward_scaling.is_file():  # verified with the checkpoint
-            return VecNormalize.load(str(checkpoint.reward_scaling), vec)
+        if resumed is not None and resumed.has(checkpoint.REWARD_SCALING):  # verified with the checkpoint
+            return VecNormalize.load(str(resumed.file(checkpoint.REWARD_SCALING)), vec)
         if resumed is not None:
             warnings.warn(
                 f"{self.name}: {checkpoint.model} was trained without reward scaling statistics; "

@@ -73,9 +73,9 @@ class Checkpoint:
 
     def resume(self, resumed: Resumed, algorithm: Any, env: Any, device: str) -> Any:
         """The model of the (verified) checkpoint, bound to ``env``, with its replay buffer and random states."""
-        model = algorithm.load(self.model, env=env, device=device)  # seeds the random generators: restored below
-        if self.replay_buffer.is_file() and hasattr(model, "load_replay_buffer"):
-            model.load_replay_buffer(self.replay_buffer)
+        model = algorithm.load(resumed.file(self.MODEL), env=env, device=device)  # seeds the generators: see below
+        if resumed.has(self.REPLAY_BUFFER) and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(resumed.file(self.REPLAY_BUFFER))
         checkpoints.restore_rng(resumed.rng)
         if "action_space" in resumed.extra:
             model.action_space.np_random.bit_generator.state = resumed.extra["action_space"]
