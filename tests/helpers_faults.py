@@ -65,3 +65,25 @@ def die_on_three(x: int) -> int:
     if x == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return x * x
+
+
+class NanAfter20sObservation:
+    """An observation (one number) that becomes NaN at t = 20 s."""
+
+    def space(self, signal: Any) -> Any:
+        from gymnasium import spaces
+
+        return spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+
+    def __call__(self, signal: Any) -> np.ndarray:
+        return np.array([np.nan if signal.now >= 20 else 0.0], dtype=np.float32)
+
+
+class KeepGreenOnNanObservation(MaxPressure):
+    """A controller keeping every green, reading :class:`NanAfter20sObservation` (its jobs fail at t = 20 s)."""
+
+    def observation_spec(self) -> Any:
+        return "tests.helpers_faults:NanAfter20sObservation"
+
+    def _act(self, observations: Mapping[str, np.ndarray], infos: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+        return {agent: int(info["phase"]) for agent, info in infos.items()}

@@ -72,3 +72,27 @@ def test_a_failed_job_keeps_its_traceback():
     (outcome,) = run_jobs(die_on_three, ["x"], workers=1)
     assert outcome.error.startswith("TypeError: ")
     assert "Traceback (most recent call last)" in outcome.traceback and "die_on_three" in outcome.traceback
+
+
+NAN_SCENARIO = """\
+network: single-intersection
+timing: {delta_time: 10, end: 60}
+controllers:
+  - max-pressure
+  - name: nan-reader
+    type: tests.helpers_faults:KeepGreenOnNanObservation
+evaluation: {seeds: [0, 1]}
+"""
+
+
+def test_a_nan_observation_fails_its_jobs_with_one_line_naming_the_signal(tmp_path, capsys):
+    path = tmp_path / "nan.yaml"
+    path.write_text(NAN_SCENARIO)
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 1
+    lines = failure_lines(capsys)
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "evaluate nan-reader seed " in line and "SignalValueError" in line, line
+        assert "observation 'tests.helpers_faults:NanAfter20sObservation' gave nan (at index 0) for signal 'A0' at t=20 s" in line
+    assert rows(out) == [("max-pressure", "0"), ("max-pressure", "1")]
