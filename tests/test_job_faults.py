@@ -94,5 +94,6 @@ def test_a_nan_observation_fails_its_jobs_with_one_line_naming_the_signal(tmp_pa
     assert len(lines) == 2, lines
     for line in lines:
         assert "evaluate nan-reader seed " in line and "SignalValueError" in line, line
-        assert "observation 'tests.helpers_faults:NanAfter20sObservation' gave nan (at index 0) for signal 'A0' at t=20 s" in line
+        expected = "observation 'tests.helpers_faults:NanAfter20sObservation' gave nan (at index 0)"
+        assert f"{expected} for signal 'A0' at t=20 s" in line, line
     assert rows(out) == [("max-pressure", "0"), ("max-pressure", "1")]
