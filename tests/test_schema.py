@@ -64,7 +64,7 @@ def test_every_bundled_scenario_validates(path):
         (
             "warp: 9",
             "unknown key 'warp', expected one of backend, controllers, description, evaluation, name, network, "
-            "observation, reward, route_file, sumo_options, time_to_teleport, timing, training",
+            "observation, replay, reward, route_file, sumo_options, time_to_teleport, timing, training",
         ),
     ],
 )

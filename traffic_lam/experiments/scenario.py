@@ -24,6 +24,7 @@ Example::
         training: {episodes: 10}         # overrides the scenario's training section
     training: {episodes: 20, seed: 1000, num_envs: 1}
     evaluation: {seeds: [0, 1, 2], episodes: 1, ssm: false}
+    replay: {seed: 0, end: 300, controllers: [dqn]}   # optional: a clip per controller in report.html
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import yaml
 from pydantic import ValidationError
 
 from traffic_lam.errors import ConfigError
-from traffic_lam.experiments.schema import Evaluation, ScenarioFile, Training
+from traffic_lam.experiments.schema import Evaluation, Replay, ScenarioFile, Training
 from traffic_lam.validation import one_line
 
 
@@ -75,6 +76,7 @@ class Scenario:
         training: default training budget.
         evaluation: evaluation seeds and episodes.
         description: free text.
+        replay: the clips to record after evaluation (None: none).
     """
 
     name: str
@@ -86,6 +88,7 @@ class Scenario:
     training: Training
     evaluation: Evaluation
     description: str = ""
+    replay: Replay | None = None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -136,6 +139,7 @@ def parse_scenario(
         training=model.training,
         evaluation=model.evaluation,
         description=model.description,
+        replay=model.replay,
     )
 
 
@@ -146,4 +150,13 @@ def _override(training: Training, own: Training | None) -> Training:
     return training.model_copy(update={key: getattr(own, key) for key in own.model_fields_set})
 
 
-__all__ = ["ControllerSpec", "Evaluation", "Scenario", "ScenarioError", "Training", "load_scenario", "parse_scenario"]
+__all__ = [
+    "ControllerSpec",
+    "Evaluation",
+    "Replay",
+    "Scenario",
+    "ScenarioError",
+    "Training",
+    "load_scenario",
+    "parse_scenario",
+]

@@ -184,6 +184,63 @@ def _name_or_type(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"required": ["type"]}, {"required": ["name"]}]
 
 
+ALL_LEARNERS = "all-learners"
+"""``replay.controllers``: a clip of every controller that needs training."""
+
+CLIP_SECONDS = 300.0
+"""Length of a replay clip when its section names no ``end``, s."""
+
+
+def _labels(value: Any) -> str | tuple[str, ...]:
+    if value == ALL_LEARNERS:
+        return ALL_LEARNERS
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+        raise invalid(f"expected a non-empty list of controller labels or '{ALL_LEARNERS}', got {got(value)}")
+    return tuple(value)
+
+
+Labels = Annotated[
+    str | tuple[str, ...],
+    BeforeValidator(_labels),
+    WithJsonSchema({"anyOf": [{"const": ALL_LEARNERS}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}),
+]
+"""Controller labels of the scenario, or ``all-learners``."""
+
+
+class Replay(Section):
+    """The ``replay:`` section: a short clip per controller, recorded after evaluation and shown in the report.
+
+    Each clip is an animated GIF ``replays/<label>.gif`` in the run folder, recorded with
+    sumo-gui under Xvfb (:mod:`traffic_lam.replay`).
+
+    Attributes:
+        seed: SUMO seed of the clips.
+        begin: simulation time the clips start, s (None: the scenario's begin).
+        end: simulation time the clips end, s (None: :data:`CLIP_SECONDS` after their begin,
+            or the scenario's end when sooner).
+        controllers: the labels to record, or ``all-learners``.
+    """
+
+    seed: whole(0) = Field(0, description="SUMO seed of the clips")
+    begin: number(0) | None = Field(None, description="simulation time the clips start, s (default: the scenario's)")
+    end: number(0) | None = Field(
+        None, description=f"simulation time the clips end, s (default: {CLIP_SECONDS:g} s after begin)"
+    )
+    controllers: Labels = Field(ALL_LEARNERS, description=f"labels to record, or '{ALL_LEARNERS}'")
+
+    @model_validator(mode="after")
+    def _end_after_begin(self) -> Replay:
+        if self.begin is not None and self.end is not None and self.end <= self.begin:
+            raise invalid(f"expected after begin ({self.begin:g}), got {self.end:g}", at=".end")
+        return self
+
+    def period(self, begin: float, end: float) -> tuple[float, float]:
+        """The clips' ``(begin, end)`` within a scenario simulating ``begin`` .. ``end``."""
+        start = begin if self.begin is None else self.begin
+        stop = min(end, start + CLIP_SECONDS) if self.end is None else self.end
+        return start, stop
+
+
 def _sumo_options(value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(o, (str, int, float)) for o in value):
         raise invalid(f"expected a list of strings, got {got(value)}")
@@ -213,6 +270,7 @@ class ScenarioFile(Section):
     time_to_teleport: number() = Field(_ENV["time_to_teleport"], description="SUMO --time-to-teleport (-1: never)")
     training: Training = Field(default_factory=Training, description="default training budget of learners")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="evaluation seeds and episodes")
+    replay: Replay | None = Field(None, description="record a clip per controller after evaluation (report.html)")
     controllers: list[ControllerEntry] = Field(  # last: the other keys' errors come first
         min_length=1, description="controllers to run, in order: names or entries"
     )
@@ -254,6 +312,16 @@ class ScenarioFile(Section):
         if duplicate:
             raise invalid(f"name '{duplicate}' used twice; give each entry a unique name")
         return [entry.model_copy(update={"args": checked_args(entry, i)}) for i, entry in enumerate(entries)]
+
+    @model_validator(mode="after")
+    def _replay_labels(self) -> ScenarioFile:
+        if self.replay is None or self.replay.controllers == ALL_LEARNERS:
+            return self
+        names = [entry.name for entry in self.controllers]
+        unknown = next((label for label in self.replay.controllers if label not in names), None)
+        if unknown is not None:
+            raise invalid(f"unknown label '{unknown}' (labels: {', '.join(names)})", at=".replay.controllers")
+        return self
 
     def env_options(self) -> dict[str, Any]:
         """The keyword options of :func:`traffic_lam.make_env` this file sets (the rest keep their defaults)."""
