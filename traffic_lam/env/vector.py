@@ -29,8 +29,10 @@ class VectorSignalEnv:
         num_envs: number of simulations (processes).
         trip_dir: when given, every episode writes SUMO's tripinfo there, and the
             infos that close an episode carry ``infos[i][agent]["episode"]``: its average
-            delay, travel time and arrivals (definitions in ``docs/definitions.md``). Used for learning
-            curves; files are deleted once read.
+            delay and travel time, arrivals, vehicles never inserted and throughput, by the
+            definitions evaluation scores with (``docs/definitions.md``). Used for learning
+            curves (:func:`score_columns`); files are deleted once read (those of episodes
+            still running when the simulations close stay).
 
     Attributes:
         possible_agents: the agents, identical in every copy.
@@ -74,17 +76,23 @@ class VectorSignalEnv:
         self._trip_files[i] = self.trip_dir / f"env{i}-episode{self._episodes_started}.xml"
         return tuple(tripinfo_options(self._trip_files[i]))
 
-    @staticmethod
-    def _summarise(trip_file: Path | None) -> dict[str, Any] | None:
-        """Delay and arrivals of a finished episode (SUMO wrote its tripinfo on close); deletes the file."""
+    def _summarise(self, trip_file: Path | None, system: dict[str, Any]) -> dict[str, Any] | None:
+        """The score of a finished episode (SUMO wrote its tripinfo on close); deletes the file.
+
+        ``system``: the system counters of the episode's last step (summed every SUMO step).
+        Delay, travel time and the vehicle counts come from the tripinfo, throughput from the
+        summed arrivals per simulated hour: what evaluation computes.
+        """
         from traffic_lam.metrics.tripinfo import read_tripinfo
 
         if trip_file is None or not trip_file.is_file():
             return None
         trips = read_tripinfo(trip_file)
         trip_file.unlink()
+        hours = (self.config.end_time - self.config.begin_time) / 3600.0
         return {"avg_delay": trips.avg_delay, "avg_travel_time": trips.avg_travel_time, "arrived": trips.arrived,
-                "vehicles": trips.vehicles}  # fmt: skip
+                "vehicles": trips.vehicles, "not_inserted": trips.not_inserted,
+                "throughput_per_h": float(system["arrived"]) / hours if hours > 0 else None}  # fmt: skip
 
     def reset(self, seed: int | None = None) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]]:
         """Reset every simulation; copy ``i`` gets SUMO seed ``seed + i``."""
@@ -125,7 +133,8 @@ class VectorSignalEnv:
             self._workers[i].reset_async(self._draw_seed(), self._start_episode(i))
         for i in finished:
             first_obs, first_infos = self._workers[i].wait()
-            episode = self._summarise(closing[i])
+            first = self.possible_agents[0]
+            episode = self._summarise(closing[i], results[i].infos[first]["system"])
             for agent in first_infos:
                 first_infos[agent]["final_observation"] = results[i].observations[agent]
                 first_infos[agent]["final_info"] = results[i].infos[agent]
@@ -157,6 +166,26 @@ class VectorSignalEnv:
         self.close()
 
 
+SCORE_COLUMNS = ("delay_s", "throughput_per_h", "vehicles_not_inserted")
+"""The learning-curve columns of an episode's score (:func:`score_columns`)."""
+
+
+def score_columns(episode: dict[str, Any] | None) -> dict[str, Any]:
+    """The learning-curve columns of a finished episode's ``infos[i][agent]["episode"]`` (None: all None).
+
+    ``delay_s`` is the episode's average delay, ``throughput_per_h`` its arrivals per simulated
+    hour and ``vehicles_not_inserted`` the vehicles still waiting to enter at its end: the
+    ``avg_delay``, ``throughput_per_h`` and ``vehicles_not_inserted`` of evaluation.
+    """
+    if episode is None:
+        return dict.fromkeys(SCORE_COLUMNS)
+    return {
+        "delay_s": episode.get("avg_delay"),
+        "throughput_per_h": episode.get("throughput_per_h"),
+        "vehicles_not_inserted": episode.get("not_inserted"),
+    }
+
+
 def make_vector_env(network: Any, num_envs: int, trip_dir: str | Path | None = None, **options: Any) -> VectorSignalEnv:
     """``num_envs`` simulations of ``network`` in worker processes (options as :func:`make_env`).
 
@@ -168,4 +197,4 @@ def make_vector_env(network: Any, num_envs: int, trip_dir: str | Path | None = N
     return VectorSignalEnv(build_config(network, **options), num_envs, trip_dir=trip_dir)
 
 
-__all__ = ["VectorSignalEnv", "make_vector_env"]
+__all__ = ["SCORE_COLUMNS", "VectorSignalEnv", "make_vector_env", "score_columns"]

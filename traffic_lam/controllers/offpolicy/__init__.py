@@ -4,11 +4,13 @@
   of every simulation -> ``learner.update``), the :class:`OffPolicyLearner` interface it
   drives, :class:`LoopCallback`;
 * :mod:`.stacking`: :class:`SignalStacker`, per-signal dicts <-> padded ``[B, N, ...]`` arrays;
-* :mod:`.profiling`: :class:`Profiler`, where the loop's time goes (a callback).
+* :mod:`.profiling`: :class:`Profiler`, where the loop's time goes (a callback);
+* :mod:`.tensorboard_log`: :class:`TensorBoardLog`, the learning curve's scalars in TensorBoard (a callback).
 """
 
 from traffic_lam.controllers.offpolicy.loop import (
     CHECKPOINT,
+    CallbackList,
     LoopCallback,
     OffPolicyLearner,
     TrainingPlan,
@@ -17,13 +19,16 @@ from traffic_lam.controllers.offpolicy.loop import (
 )
 from traffic_lam.controllers.offpolicy.profiling import Profiler
 from traffic_lam.controllers.offpolicy.stacking import SignalStacker
+from traffic_lam.controllers.offpolicy.tensorboard_log import TensorBoardLog
 
 __all__ = [
     "CHECKPOINT",
+    "CallbackList",
     "LoopCallback",
     "OffPolicyLearner",
     "Profiler",
     "SignalStacker",
+    "TensorBoardLog",
     "TrainingPlan",
     "Transitions",
     "train",

@@ -11,8 +11,9 @@ One training step, top to bottom in :func:`_collect`:
    finished episode;
 3. the learner learns from the :class:`Transitions` of all signals of all simulations at
    once (:meth:`OffPolicyLearner.update`);
-4. bookkeeping: one learning-curve row per finished episode, a checkpoint every
-   ``checkpoint_every`` episodes.
+4. bookkeeping: one learning-curve row per finished episode (its return, the score
+   evaluation gives it: delay, throughput, vehicles never inserted, from the episode's
+   tripinfo, and the average queue), a checkpoint every ``checkpoint_every`` episodes.
 
 A checkpoint (:func:`save_checkpoint`, one unit: :mod:`traffic_lam.controllers.checkpoints`)
 holds the learner saved as a controller (:data:`CHECKPOINT`: parameters, counters,
@@ -27,13 +28,17 @@ other parallel simulations are dropped, and the simulations' seeds continue from
 
 What is specific to a learner (how it chooses, what it learns from a batch) is a method
 of the learner; measuring the loop is a :class:`LoopCallback`
-(:class:`~traffic_lam.controllers.offpolicy.profiling.Profiler`).
+(:class:`~traffic_lam.controllers.offpolicy.profiling.Profiler`), and so is logging the
+curve rows to TensorBoard (:class:`~traffic_lam.controllers.offpolicy.tensorboard_log.TensorBoardLog`,
+into ``<checkpoint_dir>/tensorboard`` when the budget has a checkpoint folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -48,6 +53,7 @@ import torch
 from traffic_lam.controllers import checkpoints
 from traffic_lam.controllers.base import Controller, read_document, verify_artefact
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.env.vector import score_columns
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import write_csv
 
@@ -126,8 +132,54 @@ class LoopCallback:
     def on_step_end(self, simulated_s: float) -> None:
         """The learner has learned from the step (``simulated_s``: simulated seconds, all simulations)."""
 
+    def on_episode_end(self, row: dict[str, Any]) -> None:
+        """An episode ended: ``row`` is its learning-curve row (before the curve file is written)."""
+
     def on_training_end(self) -> None:
         """After the last step."""
+
+
+class CallbackList(LoopCallback):
+    """Several callbacks told about every hook, in order.
+
+    Args:
+        callbacks: the callbacks.
+    """
+
+    def __init__(self, callbacks: list[LoopCallback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def _each(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(*args)
+
+    def on_training_start(self) -> None:
+        """Tell every callback."""
+        self._each("on_training_start")
+
+    def on_step_start(self) -> None:
+        """Tell every callback."""
+        self._each("on_step_start")
+
+    def on_wait_start(self) -> None:
+        """Tell every callback."""
+        self._each("on_wait_start")
+
+    def on_wait_end(self) -> None:
+        """Tell every callback."""
+        self._each("on_wait_end")
+
+    def on_step_end(self, simulated_s: float) -> None:
+        """Tell every callback."""
+        self._each("on_step_end", simulated_s)
+
+    def on_episode_end(self, row: dict[str, Any]) -> None:
+        """Tell every callback."""
+        self._each("on_episode_end", row)
+
+    def on_training_end(self) -> None:
+        """Tell every callback."""
+        self._each("on_training_end")
 
 
 class OffPolicyLearner(Controller, ABC):
@@ -212,13 +264,15 @@ def train(
     The episodes of all simulations count: simulations finishing together may take the
     total past ``budget.episodes`` (a multiple of ``num_envs``). With a ``checkpoint_dir``
     the loop resumes from the checkpoint there and writes one every ``checkpoint_every``
-    episodes and at the end.
+    episodes and at the end, and logs every curve row to TensorBoard in its ``tensorboard``
+    folder (when tensorboard is installed). The simulations write each episode's tripinfo
+    into a temporary folder, read for the curve rows' score and then deleted.
 
     Args:
         learner: the learner (it sets its own observation in the environment options).
         make_env: builds the simulations (:meth:`~traffic_lam.env.factory.EnvFactory.vector`).
         budget: a :class:`TrainingBudget`, or a number of episodes.
-        callback: told about every step (e.g. a
+        callback: told about every step and episode (e.g. a
             :class:`~traffic_lam.controllers.offpolicy.profiling.Profiler`).
 
     Raises:
@@ -233,7 +287,11 @@ def train(
             f"the environment options ask for {asked!r}"
         )
     resumed = checkpoints.open_checkpoint(budget.checkpoint_dir, legacy=[CHECKPOINT])  # verified before use
-    with learner.compute(), make_env.vector(budget.num_envs, **learner.env_options()) as venv:
+    with contextlib.ExitStack() as resources:  # closed in reverse: simulations, learner's compute, trip folder
+        trips = resources.enter_context(tempfile.TemporaryDirectory(prefix="traffic_lam-trips-"))
+        resources.enter_context(learner.compute())
+        venv = resources.enter_context(make_env.vector(budget.num_envs, trip_dir=trips, **learner.env_options()))
+        callbacks = _callbacks(learner, budget, callback, resources)
         if resumed is not None:
             learner.resume(resumed.file(CHECKPOINT))
         curve = checkpoints.restart_curve(budget.curve_file, resumed)
@@ -243,9 +301,25 @@ def train(
         if resumed is not None:
             learner.restore_training_state(load_training_state(resumed.file(TRAINING_STATE)))
             checkpoints.restore_rng(resumed.rng)
-        _collect(learner, venv, stack, budget, curve, callback or LoopCallback())
+        _collect(learner, venv, stack, budget, curve, callbacks)
     if budget.checkpoint_dir is not None:
         save_checkpoint(learner, budget.checkpoint_dir, curve)
+
+
+def _callbacks(
+    learner: OffPolicyLearner, budget: TrainingBudget, callback: LoopCallback | None, resources: contextlib.ExitStack
+) -> LoopCallback:
+    """The caller's callback and, with a checkpoint folder and tensorboard installed, the TensorBoard log."""
+    from traffic_lam.controllers.offpolicy.tensorboard_log import TensorBoardLog
+
+    chosen = [callback] if callback is not None else []
+    if budget.checkpoint_dir is not None and TensorBoardLog.available():
+        log = TensorBoardLog(Path(budget.checkpoint_dir) / "tensorboard" / learner.name)
+        resources.callback(log.close)  # also when training fails
+        chosen.append(log)
+    if len(chosen) == 1:
+        return chosen[0]
+    return CallbackList(chosen) if chosen else LoopCallback()
 
 
 def _collect(
@@ -289,6 +363,7 @@ def _collect(
             for e in np.flatnonzero(dones):
                 learner.training_episodes += 1
                 curve.append(log.finish(e, learner.training_episodes, epsilon))
+                callback.on_episode_end(curve[-1])
                 due = budget.checkpoint_every and learner.training_episodes % budget.checkpoint_every == 0
                 if budget.checkpoint_dir is not None and due:
                     save_checkpoint(learner, budget.checkpoint_dir, curve)
@@ -320,6 +395,12 @@ def load_training_state(path: Path) -> dict[str, Any]:
 class EpisodeLog:
     """Running sums of each simulation's episode, turned into a learning-curve row when it ends.
 
+    A row holds the episode's mean return per signal, its score as evaluation computes it
+    (``delay_s``, ``throughput_per_h``, ``vehicles_not_inserted``: see
+    :func:`~traffic_lam.env.vector.score_columns`), the halting vehicles per signal averaged
+    over its decisions (``avg_queue``), its arrivals, the exploration and the wall-clock
+    seconds of training so far.
+
     Args:
         num_envs: parallel simulations.
         agents: signal ids (the first one's infos carry the system figures).
@@ -332,11 +413,13 @@ class EpisodeLog:
         self.halting = np.zeros(num_envs)
         self.steps = np.zeros(num_envs)
         self.arrived = [0] * num_envs
+        self.scores: list[dict[str, Any] | None] = [None] * num_envs
         self.started = time.perf_counter() - elapsed_s  # a resumed run's wall clock continues
 
     def step(self, rewards: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        """Add a step: rewards ``[B, N]`` and the simulations' infos (a finished one's ``final_info``)."""
+        """Add a step: rewards ``[B, N]`` and the simulations' infos (a finished one's ``final_info``, ``episode``)."""
         system = [i[self.first].get("final_info", i[self.first])["system"] for i in infos]
+        self.scores = [i[self.first].get("episode") for i in infos]
         self.returns += rewards.sum(1) / self.signals
         self.halting += [s["halting"] / self.signals for s in system]
         self.steps += 1
@@ -347,6 +430,7 @@ class EpisodeLog:
         row = {
             "episode": episode,
             "return": float(self.returns[e]),
+            **score_columns(self.scores[e]),
             "avg_queue": float(self.halting[e] / self.steps[e]),
             "arrived": self.arrived[e],
             "epsilon": epsilon,

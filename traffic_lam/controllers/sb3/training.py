@@ -21,6 +21,7 @@ steps, count from the resume.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -99,6 +100,12 @@ class Checkpoint:
 class Progress(BaseCallback):
     """Writes the learning curve after every finished simulation episode; checkpoints every ``every`` episodes.
 
+    A curve row holds the episode number, the SB3 timesteps so far, the episode's return
+    (mean over signals), its score as evaluation computes it (``delay_s``,
+    ``throughput_per_h``, ``vehicles_not_inserted``; also ``avg_delay``, the delay's
+    earlier name), its length, arrivals and the queue at its last decision (``avg_queue``),
+    and ``wall_s``, the wall-clock seconds of training so far (a resumed run's clock continues).
+
     Args:
         vec: the training :class:`~traffic_lam.controllers.sb3.vec_env.SignalVecEnv` (its finished episodes).
         curve_file: CSV of the curve (rewritten after every finished episode); None keeps it in memory.
@@ -121,6 +128,8 @@ class Progress(BaseCallback):
         self.saved_at: int | None = None  # timesteps at the last checkpoint
         self._due = False
         self._after_store = False  # an off-policy model: checkpoint once the step's transition is stored
+        elapsed = float(self.curve[-1].get("wall_s") or 0.0) if self.curve else 0.0
+        self._started = time.perf_counter() - elapsed
 
     def _on_training_start(self) -> None:
         self._after_store = hasattr(self.model, "after_store")
@@ -134,7 +143,8 @@ class Progress(BaseCallback):
     def _on_step(self) -> bool:
         finished = self.vec.finished_episodes
         for episode in finished:
-            self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode})
+            wall = {"wall_s": time.perf_counter() - self._started}
+            self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode, **wall})
             self._due = self._due or (bool(self.every) and len(self.curve) % self.every == 0)
         if finished and self.curve_file:
             write_csv(self.curve_file, self.curve)

@@ -18,6 +18,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from traffic_lam.controllers.sb3.features import Featurizer
+from traffic_lam.env.vector import score_columns
 
 
 class SignalVecEnv(VecEnv):
@@ -82,6 +83,7 @@ class SignalVecEnv(VecEnv):
             self.finished_episodes.append(
                 {
                     "return": float(self._returns[block].mean()),
+                    **score_columns(first.get("episode")),
                     "length": int(self._lengths[block][0]),
                     "avg_delay": summary.get("avg_delay"),
                     "arrived": summary.get("arrived"),
