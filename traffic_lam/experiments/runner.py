@@ -341,19 +341,7 @@ def _env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict
 
 
 def write_outputs(run_dir: Path, rows: list[dict[str, Any]], title: str) -> tuple[list[Path], Path]:
-    """Draw the comparison plots and write ``report.html`` for ``rows``."""
-    from traffic_lam.report import plots
-    from traffic_lam.report.html import write_report
+    """Draw the comparison plots (learning curves from the folder's ``curves/``) and write ``report.html``."""
+    from traffic_lam.report.outputs import write_outputs as draw
 
-    folder = run_dir / "plots"
-    folder.mkdir(exist_ok=True)
-    written = [
-        plots.performance_bars(rows, folder / "performance.png"),
-        plots.safety_bars(rows, folder / "safety.png"),
-        plots.delay_vs_safety(rows, folder / "delay_vs_safety.png"),
-    ]
-    curves = {p.stem: p for p in sorted((run_dir / "curves").glob("*.csv"))} if (run_dir / "curves").is_dir() else {}
-    curve_plot = plots.learning_curves(curves, folder / "learning_curves.png")
-    if curve_plot is not None:
-        written.append(curve_plot)
-    return written, write_report(run_dir / "report.html", rows, written, title)
+    return draw(run_dir, rows, title)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from traffic_lam.files import atomic_write_text
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import Metric
-from traffic_lam.report.summary import best, controllers_in, episodes_of, stat, summary_metrics
+from traffic_lam.report.jams import RULE, Jam, jams
+from traffic_lam.report.summary import best, controllers_in, episodes_of, plural, present, stat, summary_metrics
+
+VEHICLE_COLUMNS = ("vehicles_arrived", "vehicles_not_inserted")
+"""Vehicle counts the report's table shows after the throughput (when the catalog declares them)."""
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -20,6 +25,11 @@ th:first-child, td:first-child { text-align: left; }
 td.best { font-weight: bold; background: #e8f5e9; }
 img { max-width: 100%; margin: 1em 0; border: 1px solid #eee; }
 .meta { color: #666; }
+.jam { color: #fff; background: #c62828; border-radius: 3px; padding: 0 5px; margin-left: 6px; font-weight: bold; }
+p.jams { border-left: 4px solid #c62828; padding: 4px 10px; background: #fdecea; }
+figure { display: inline-block; margin: 0 1em 1em 0; }
+figure img { max-width: 560px; }
+figcaption { color: #444; }
 """
 
 
@@ -30,8 +40,12 @@ def write_report(
     title: str,
     notes: Sequence[str] = (),
     metrics: Iterable[Metric] = METRICS,
+    clips: Mapping[str, Path] | None = None,
 ) -> Path:
-    """Write ``report.html``: a table of mean ± std per controller (best per column marked) and the plots.
+    """Write ``report.html``: a table of mean ± std per controller (best per column marked), the plots, replays.
+
+    A controller whose episodes jammed (:mod:`traffic_lam.report.jams`) is flagged in the table
+    and named, with the reason, above it.
 
     Args:
         path: the HTML file to write.
@@ -40,22 +54,27 @@ def write_report(
         title: page title.
         notes: extra lines under the introduction.
         metrics: the declarations of the table's columns (those ``in_summary`` that the rows
-            have); the best cell of a column is its minimum or maximum by the metric's ``better``.
+            have, then the arrived and never-inserted vehicles); the best cell of a column is its minimum
+            or maximum by the metric's ``better``.
+        clips: an animation (GIF) per controller label, shown under "Replays" (linked relative to
+            ``path``'s folder); None or empty: no such section.
 
     """
     images = "\n".join(_figure(p, path.parent) for p in plots)
     network = ", ".join(sorted({str(r.get("network")) for r in rows})) or "–"
-    note_html = "".join(f"<p class='meta'>{html.escape(n)}</p>" for n in notes)
+    flagged = jams(rows)
+    note_html = "".join(f"<p class='meta'>{html.escape(n)}</p>" for n in notes) + _jam_note(flagged)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="meta">network: {html.escape(network)} · {len(rows)} episodes · values are mean ± std over episodes;
+<p class="meta">network: {html.escape(network)} · {plural(len(rows), "episode")} · values are mean ± std over episodes;
 the best value of each column is highlighted. Delay follows the RESCO definition (timeLoss + departDelay,
 unfinished and never-inserted vehicles included).</p>
 {note_html}
-{_table(rows, metrics)}
+{_table(rows, metrics, flagged)}
 {images}
+{_replays(clips or {}, path.parent)}
 <p class="meta">Raw data: <a href="results.csv">results.csv</a> ·
 scenario: <a href="scenario.yaml">scenario.yaml</a></p>
 </body></html>
@@ -64,10 +83,19 @@ scenario: <a href="scenario.yaml">scenario.yaml</a></p>
     return path
 
 
-def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> str:
+def _columns(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> list[Metric]:
+    """The table's metrics: the summary ones, with the vehicle counts after the throughput (else at the end)."""
+    catalog = list(metrics)
+    shown = summary_metrics(rows, catalog)
+    counts = present(rows, [m for m in catalog if m.name in VEHICLE_COLUMNS and m not in shown])
+    at = next((k + 1 for k, m in enumerate(shown) if m.name == "throughput_per_h"), len(shown))
+    return [*shown[:at], *counts, *shown[at:]]
+
+
+def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric], flagged: Mapping[str, Jam]) -> str:
     """The summary as an HTML table; each column's best cell (by its metric's ``better``) has class ``best``."""
     controllers = controllers_in(rows)
-    shown = summary_metrics(rows, metrics)
+    shown = _columns(rows, metrics)
     head = "".join(
         f'<th title="{html.escape(f"{m.description} ({m.better} is better)".strip())}">{html.escape(m.heading)}</th>'
         for m in shown
@@ -80,8 +108,30 @@ def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> str:
             for m, won in zip(shown, winners, strict=True)
         )
         n = episodes_of(rows, controller)
-        lines.append(f"<tr><td>{html.escape(controller)}</td><td>{n}</td>{cells}</tr>")
+        jam = flagged.get(controller)
+        badge = f' <span class="jam" title="{html.escape(str(jam))}">&#9888; jam</span>' if jam else ""
+        lines.append(f"<tr><td>{html.escape(controller)}{badge}</td><td>{n}</td>{cells}</tr>")
     return "\n".join([*lines, "</table>"])
+
+
+def _jam_note(flagged: Mapping[str, Jam]) -> str:
+    """A warning paragraph naming each jammed controller and why, with the rule; empty when none jammed."""
+    if not flagged:
+        return ""
+    named = "; ".join(f"<b>{html.escape(c)}</b>: {html.escape(str(j))}" for c, j in flagged.items())
+    return f"<p class='jams'>&#9888; Jammed or locked network — {named}. ({html.escape(RULE)}.)</p>"
+
+
+def _replays(clips: Mapping[str, Path], folder: Path) -> str:
+    """The "Replays" section: each controller's animation with its label; empty without clips."""
+    if not clips:
+        return ""
+    shown = []
+    for label, clip in clips.items():
+        src = html.escape(Path(os.path.relpath(Path(clip).resolve(), folder.resolve())).as_posix())
+        name = html.escape(label)
+        shown.append(f'<figure><img src="{src}" alt="replay of {name}"><figcaption>{name}</figcaption></figure>')
+    return "<h2>Replays</h2>\n" + "\n".join(shown)
 
 
 def _figure(image: Path, folder: Path) -> str:

@@ -109,3 +109,8 @@ def summary_table(rows: Sequence[dict[str, Any]], markdown: bool = False, metric
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)] if lines else []
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), *(fmt.format(*line) for line in lines)])
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 episode"``, ``"2 episodes"``: ``n`` and ``word``, plural (``many``, default ``word + "s"``) unless 1."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"

@@ -1,0 +1,92 @@
+"""A stable look per controller: the same label has the same colour in every plot, run and comparison.
+
+The colour of a label depends on the label alone, never on its position in a table: the
+built-in controller names have fixed colours, any other label is hashed (CRC-32) into a
+palette of the remaining colours. When ``traffic-lam compare`` merges several run folders
+their labels are prefixed ``<folder>/``; the colour is that of the label inside its folder
+(``runA/fixed-time`` and ``runB/fixed-time`` are both fixed-time's grey) and the folder
+picks the marker and line style instead.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+BUILT_IN: Mapping[str, str] = MappingProxyType(
+    {
+        "fixed-time": "#7f7f7f",
+        "actuated": "#ff7f0e",
+        "max-pressure": "#2ca02c",
+        "greedy": "#9467bd",
+        "batched-q": "#1f77b4",
+        "dqn": "#d62728",
+        "ppo": "#8c564b",
+    }
+)
+"""Fixed colours of the built-in controller names."""
+
+OTHERS = (
+    "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31",
+    "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1",
+)  # fmt: skip
+"""Colours of the other labels, picked by a hash of the label (none is a built-in name's colour)."""
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+"""Marker of each run folder in a comparison (first folder: circles)."""
+
+LINES = ("-", "--", ":", "-.")
+"""Line style of each run folder's learning curves in a comparison."""
+
+
+def colour(label: str) -> str:
+    """The colour of a controller label: fixed for a built-in name, else a hash of the label into :data:`OTHERS`."""
+    if label in BUILT_IN:
+        return BUILT_IN[label]
+    return OTHERS[zlib.crc32(label.encode("utf-8")) % len(OTHERS)]
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one controller label is drawn.
+
+    Attributes:
+        colour: its colour (:func:`colour` of the label inside its folder).
+        marker: its folder's marker (dots and points).
+        line: its folder's line style (curves).
+    """
+
+    colour: str
+    marker: str = "o"
+    line: str = "-"
+
+
+def folders_in(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The run folders of merged rows (their ``run`` column), in first-seen order; empty for one run's rows."""
+    seen: list[str] = []
+    for row in rows:
+        folder = row.get("run")
+        if folder is not None and str(folder) not in seen:
+            seen.append(str(folder))
+    return seen
+
+
+def look(label: str, folders: Sequence[str] = ()) -> Look:
+    """The look of ``label``; a label ``<folder>/<name>`` of one of ``folders`` has the colour of ``name``.
+
+    Args:
+        label: a controller label (as in the rows' ``controller`` column).
+        folders: the run folders a comparison merged (:func:`folders_in`), in order.
+    """
+    for k, folder in enumerate(folders):
+        if label.startswith(f"{folder}/"):
+            return Look(colour(label[len(folder) + 1 :]), MARKERS[k % len(MARKERS)], LINES[k % len(LINES)])
+    return Look(colour(label))
+
+
+def looks(labels: Iterable[str], folders: Sequence[str] = ()) -> dict[str, Look]:
+    """:func:`look` of each label."""
+    return {label: look(label, folders) for label in labels}

@@ -1,0 +1,210 @@
+"""Learning curves: delay per training episode of every learner, against the classic controllers' delays.
+
+Each learner's curve (``curves/<label>.csv``, a row per training episode) is drawn raw (thin,
+faint) and as a moving median (bold, robust to one jammed episode). The delay column
+(``delay_s``, the RESCO delay of the training episode, see ``docs/definitions.md``) is drawn
+when a curve has it, else the queue (``avg_queue``), else the return; the axis says which.
+The classic controllers of the same rows (those that need no training) are drawn as
+horizontal lines at their mean evaluated value, so the reader sees where a learner crosses
+each of them. A curve row marked ``selected`` (the checkpoint training kept) gets a star.
+
+An episode far above the others (a training episode where the network jammed) would squash
+every curve to the bottom of the axis: the axis stops a little above the moving medians and
+the reference lines, and such an episode is drawn as a triangle on the top edge, labelled
+with its value (and its arrived vehicles when the curve records them), so the spike is
+explained rather than hidden.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from traffic_lam.errors import TrafficLamError
+from traffic_lam.files import read_csv
+from traffic_lam.metrics.catalog import METRICS
+from traffic_lam.report.colours import Look, folders_in, look
+from traffic_lam.report.figures import save
+from traffic_lam.report.summary import controllers_in, stat
+
+CURVE_METRICS = ("delay_s", "avg_queue", "return")
+"""Learning-curve columns, in order of preference (each curve is drawn by the first one it has)."""
+
+REFERENCE_METRICS: Mapping[str, str] = {"delay_s": "avg_delay", "avg_queue": "avg_queue"}
+"""The evaluated metric (results column) a curve column is compared with; the return has none."""
+
+MAX_WINDOW = 10
+"""Largest moving-median window (episodes); shorter curves use about an eighth of their length."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One learner's learning curve, as drawn.
+
+    Attributes:
+        label: the learner's label.
+        column: the curve column drawn (one of :data:`CURVE_METRICS`).
+        episodes: training episode numbers.
+        values: the column's value per episode.
+        arrived: vehicles arrived per episode (None where the curve does not record it).
+        selected: episodes whose row says ``selected`` (the checkpoint kept).
+    """
+
+    label: str
+    column: str
+    episodes: tuple[float, ...]
+    values: tuple[float, ...]
+    arrived: tuple[float | None, ...]
+    selected: tuple[float, ...] = ()
+
+
+def read_curve(label: str, path: Path) -> Curve | None:
+    """The curve in ``path`` (a CSV written by training), by its preferred column; None when empty or missing."""
+    if not path.is_file():
+        return None
+    table = read_csv(path, default="number")
+    column = next((c for c in CURVE_METRICS if any(r.get(c) is not None for r in table)), None)
+    if column is None:
+        return None
+    kept = [r for r in table if r.get(column) is not None and r.get("episode") is not None]
+    return Curve(
+        label,
+        column,
+        tuple(float(r["episode"]) for r in kept),
+        tuple(float(r[column]) for r in kept),
+        tuple(None if r.get("arrived") is None else float(r["arrived"]) for r in kept),
+        tuple(float(r["episode"]) for r in kept if str(r.get("selected")).lower() in ("true", "1", "1.0")),
+    )
+
+
+def moving_median(values: Sequence[float], window: int) -> list[float]:
+    """Trailing median of the last ``window`` values at each point (fewer at the start).
+
+    A median rather than a mean: one jammed episode (ten times the usual delay) would lift a
+    mean for ``window`` episodes and make a learner look worse than it is where training ends.
+    """
+    return [statistics.median(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
+
+
+def window_of(n: int) -> int:
+    """Moving-median window for a curve of ``n`` episodes: about n/8, between 1 and :data:`MAX_WINDOW`."""
+    return max(1, min(MAX_WINDOW, round(n / 8)))
+
+
+def references(rows: Sequence[dict[str, Any]], metric: str, learners: Sequence[str]) -> dict[str, float]:
+    """Mean evaluated ``metric`` of each controller in ``rows`` that needs no training (not one of ``learners``)."""
+    out = {}
+    for controller in controllers_in(rows):
+        kind = next((r.get("controller_type") for r in rows if r["controller"] == controller), None)
+        if controller in learners or _needs_training(kind or controller) is not False:
+            continue
+        mean = stat(rows, controller, metric).mean
+        if mean == mean:
+            out[controller] = mean
+    return out
+
+
+def _needs_training(kind: str) -> bool | None:
+    """Whether controllers of type ``kind`` learn; None when the type cannot be resolved here."""
+    from traffic_lam.controllers import CONTROLLERS, LEARNERS, controller_type
+
+    if kind in CONTROLLERS or kind in LEARNERS:
+        return kind in LEARNERS
+    try:
+        return bool(controller_type(kind).needs_training)
+    except TrafficLamError:
+        return None
+
+
+def learning_curves(curves: Mapping[str, Path], path: Path, rows: Sequence[dict[str, Any]] = ()) -> Path | None:
+    """Draw every learner's curve (see the module) into ``path``; None when no curve has data.
+
+    Args:
+        curves: curve CSV per learner label (labels as in the rows, ``<folder>/<label>`` in a comparison).
+        path: the PNG to write.
+        rows: the run's evaluation rows: the classic controllers' mean values become reference lines,
+            and their ``run`` column (a comparison) gives each folder its line style.
+    """
+    read = [c for c in (read_curve(label, p) for label, p in curves.items()) if c is not None]
+    if not read:
+        return None
+    columns = [c for c in CURVE_METRICS if any(curve.column == c for curve in read)]
+    folders = folders_in(rows)
+    fig = Figure(figsize=(8.4, 4.8 * len(columns)), layout="constrained")
+    for k, column in enumerate(columns):
+        ax = fig.add_subplot(len(columns), 1, k + 1)
+        mine = [c for c in read if c.column == column]
+        metric = REFERENCE_METRICS.get(column)
+        lines = references(rows, metric, [c.label for c in read]) if metric else {}
+        _panel(ax, mine, lines, folders)
+    fig.suptitle("Learning curves (thin: each training episode; bold: moving median; dashed: classic controllers)")
+    return save(fig, path)
+
+
+def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, float], folders: Sequence[str]) -> None:
+    """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
+    averages = []
+    for curve in curves:
+        drawn = look(curve.label, folders)
+        window = window_of(len(curve.values))
+        averaged = moving_median(curve.values, window)
+        averages.extend(averaged)
+        ax.plot(curve.episodes, curve.values, color=drawn.colour, linestyle=drawn.line, linewidth=0.8, alpha=0.35)
+        name = f"{curve.label} (median of the last {window})" if window > 1 else curve.label
+        ax.plot(curve.episodes, averaged, color=drawn.colour, linestyle=drawn.line, linewidth=2.4, label=name)
+        stars = [curve.values[curve.episodes.index(e)] for e in curve.selected]
+        if stars:
+            ax.scatter(curve.selected, stars, marker="*", s=180, color=drawn.colour, edgecolors="black", zorder=4,
+                       label=f"{curve.label}: selected checkpoint")  # fmt: skip
+    for label, value in sorted(lines.items(), key=lambda item: -item[1]):  # top to bottom, as drawn
+        _reference(ax, label, value, look(label, folders))
+    if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
+        top = _top(curves, averages, lines.values())
+        ax.set_ylim(bottom=0.0, top=top)
+        for curve in curves:
+            _off_scale(ax, curve, top, look(curve.label, folders))
+    ax.set_xlabel("training episode")
+    ax.set_ylabel(_axis_label(curves[0].column))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
+def _top(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> float:
+    """The top of the axis: above the averages, the reference lines and nearly every raw episode."""
+    raw = sorted(v for c in curves for v in c.values)
+    usual = raw[int(0.95 * (len(raw) - 1))]
+    return 1.12 * max([usual, *averages, *lines])
+
+
+def _reference(ax: Axes, label: str, value: float, drawn: Look) -> None:
+    """A classic controller's mean evaluated value: a dashed line across, named in the legend."""
+    name = f"{label}: {value:.1f} (evaluated)"
+    ax.axhline(value, color=drawn.colour, linestyle=(0, (5, 3)), linewidth=1.4, label=name)
+
+
+def _off_scale(ax: Axes, curve: Curve, top: float, drawn: Look) -> None:
+    """Episodes above the axis: a triangle on the top edge, with the value and arrived vehicles."""
+    known = [a for a in curve.arrived if a is not None]
+    usual = statistics.median(known) if known else None
+    for episode, value, arrived in zip(curve.episodes, curve.values, curve.arrived, strict=True):
+        if value <= top:
+            continue
+        ax.scatter([episode], [top], marker="^", s=60, color=drawn.colour, edgecolors="black", clip_on=False, zorder=5)
+        jammed = arrived is not None and usual and arrived < 0.5 * usual
+        why = f"\nonly {arrived:.0f} vehicles arrived (usually {usual:.0f}): a jam" if jammed else ""
+        ax.annotate(f"episode {episode:.0f}: {value:.0f}{why}", (episode, top), xytext=(-6, -6),
+                    textcoords="offset points", ha="right", va="top", fontsize="small")  # fmt: skip
+
+
+def _axis_label(column: str) -> str:
+    if column == "delay_s":
+        return f"{METRICS['avg_delay'].heading} of the training episode\nlower is better"
+    if column == "avg_queue":
+        return f"{METRICS['avg_queue'].heading} of the training episode (no delay recorded)\nlower is better"
+    return "return of the training episode\nhigher is better"
