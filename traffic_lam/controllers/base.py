@@ -29,7 +29,8 @@ Class attributes declare what a controller needs from the environment:
 * ``observation``: the observation it reads (a name of ``OBSERVATIONS``), or None when
   it reads none and any will do; :meth:`observation_spec` may build an instance
   carrying the controller's own settings (e.g. a detection range);
-* ``needs_training``: whether :meth:`learn` must run before evaluation;
+* ``needs_training``: whether :meth:`learn` must run before evaluation (:attr:`trained` says
+  whether it ran, or the controller was loaded);
 * ``artefact``: the format of its binary artefact (``"torch"``, ``"sb3-zip"`` ...) or None
   when its document says everything.
 
@@ -140,6 +141,16 @@ class Controller(ABC):
         self.params: dict[str, Any] = dict(params)
         self.episodes = 0
         self.steps = 0
+        self._fitted = False  # set when learn() finished or load() built this controller
+
+    @property
+    def trained(self) -> bool:
+        """Whether the controller can act as meant (:func:`traffic_lam.evaluate` refuses one that cannot).
+
+        Always for a controller that needs no training; a learner once :meth:`learn` has
+        finished or :meth:`load` built it from a save.
+        """
+        return not self.needs_training or self._fitted
 
     # ------------------------------------------------------------------ environment needs
     def observation_spec(self) -> Any:
@@ -231,6 +242,7 @@ class Controller(ABC):
         """
         if self.needs_training:
             self._learn(make_env, TrainingBudget.of(budget))
+            self._fitted = True
 
     def save(self, path: str | Path) -> Path:
         """Write the controller to ``path`` atomically; :func:`traffic_lam.controllers.load` reads it back.
@@ -308,6 +320,7 @@ class Controller(ABC):
         controller._restore(document.get("state"))
         if document.get("artefact") is not None:
             controller._load_artefact(path)
+        controller._fitted = True
         return controller
 
     def __repr__(self) -> str:

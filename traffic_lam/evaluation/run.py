@@ -43,7 +43,7 @@ import numpy as np
 from traffic_lam.controllers import Controller, make_controller
 from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.parallel_env import MAX_SEED, TrafficSignalEnv, build_config
-from traffic_lam.errors import ConfigError
+from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import atomic_write_text, ensure_writable_dir
 from traffic_lam.metrics import (
     METRICS,
@@ -109,7 +109,9 @@ def evaluate(
         controller: a name of :data:`traffic_lam.controllers.CONTROLLERS`
             (``fixed-time``, ``actuated``, ``max-pressure``, ``greedy``), ``"module:Class"``,
             a :class:`~traffic_lam.controllers.Controller` subclass, or an instance (a
-            trained learner). Learners are not trained here: call ``learn`` first.
+            trained learner). Learners are not trained here: pass one that has learned
+            (``learn``) or was loaded (``traffic_lam.evaluate(network, traffic_lam.load(path))``);
+            an untrained one is refused.
         episodes: number of episodes (>= 1).
         seed: SUMO seed of the first episode; episode ``i`` uses ``seed + i``.
         out_dir: run folder that keeps every episode's SUMO outputs and a CSV of the
@@ -125,15 +127,18 @@ def evaluate(
             record's ``extra`` and its row (:meth:`~traffic_lam.metrics.EpisodeRecord.to_row`).
         **env_options: options of :func:`traffic_lam.make_env` (``delta_time``,
             ``yellow_time``, ``begin_time``, ``end_time``, ``sumo_options`` ...); see
-            :func:`resco_protocol`. ``control`` and ``observation`` come from the controller.
+            :func:`resco_protocol`. ``control`` and ``observation`` come from the controller; a
+            loaded learner must run with the timing it was trained with (``traffic-lam evaluate
+            --model`` reads it from the run folder).
 
     Returns:
         One record per episode, in order.
 
     Raises:
         traffic_lam.errors.TrafficLamError: one line, before any simulation starts, for
-            an unknown controller, a controller that does not fit the network, a bad seed,
-            option or metric declaration, or an unwritable ``out_dir`` (nothing in it is touched then).
+            an unknown controller, an untrained learner, a controller that does not fit the
+            network, a bad seed, option or metric declaration, or an unwritable ``out_dir``
+            (nothing in it is touched then).
 
     """
     _check_int("episodes", episodes, low=1)
@@ -143,6 +148,11 @@ def evaluate(
     settings = _ssm_settings(ssm)
     extra = _extra_metrics(metrics)
     ctrl = make_controller(controller, controller_options)
+    if not ctrl.trained:
+        raise ControllerError(
+            f"controller '{ctrl.name}' is not trained: train it (learn(), traffic-lam run) or load a saved one "
+            "(traffic_lam.load(path), traffic-lam evaluate --model PATH)"
+        )
     options = _env_options(ctrl, env_options)
     config = build_config(network, **options)
     layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)

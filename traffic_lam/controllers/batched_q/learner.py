@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
 from traffic_lam.controllers.offpolicy import OffPolicyLearner, SignalStacker, TrainingPlan
 from traffic_lam.errors import ConfigError, ControllerError
 
@@ -211,23 +212,27 @@ class BatchedQ(OffPolicyLearner):
         """Hook: where the stacked arrays live (None: numpy arrays); the learner's device by default."""
         return self.device
 
-    def _build_for(self, agents: list[str], observation_space: Any, action_space: Any) -> None:
-        """Build for these agents (spaces looked up by id), or check them against the trained ones."""
-        if self.agents and self.agents != agents:
-            raise ControllerError(
-                f"batched-q: trained on signals {self.agents[:3]}..., this network has {agents[:3]}..."
-            )
-        sizes = [int(observation_space(a).shape[0]) for a in agents]
-        if self.agents and any(s > self.obs_dim for s in sizes):
-            raise ControllerError(
-                f"batched-q: observations of {max(sizes)} features, trained on {self.obs_dim}: "
-                f"evaluate with the observation it was trained on ({self.config.observation!r})"
-            )
-        if not self.agents:
-            self.build(agents, [observation_space(a) for a in agents], [int(action_space(a).n) for a in agents])
+    def _build_for(
+        self, agents: list[str], observation_space: Any, action_space: Any, network: str | None = None
+    ) -> None:
+        """Build for these agents (spaces looked up by id), or check them against the trained ones.
+
+        Raises:
+            ControllerError: one line naming the first difference from the trained signals
+                (ids, an observation size, a green count), e.g. ``batched-q: trained on
+                signals t, this network (grid2x2) has A0..D3 (4 signals)``.
+        """
+        found = SignalSizes.from_spaces(agents, observation_space, action_space)
+        if self.agents:
+            trained = SignalSizes.of(self.agents, self.obs_sizes, self.action_sizes)
+            check_layout(self.name, trained, found, network)
+            return
+        self.build(agents, [observation_space(a) for a in agents], list(found.action_sizes))
 
     def _setup(self, env: Any) -> None:
-        self._build_for(list(env.possible_agents), env.observation_space, env.action_space)
+        if self._fitted and not self.agents:  # loaded from a save made before it ever trained
+            raise ControllerError(f"{self.name}: the saved learner never trained (it holds no signals): train it first")
+        self._build_for(list(env.possible_agents), env.observation_space, env.action_space, network_name(env))
 
     # ------------------------------------------------------------------ values and actions
     def state_of(self, obs: Any) -> Any:

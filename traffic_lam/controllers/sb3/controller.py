@@ -31,6 +31,7 @@ from traffic_lam.controllers import checkpoints
 from traffic_lam.controllers.base import Controller
 from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.controllers.checkpoints import Resumed
+from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
 from traffic_lam.controllers.sb3.config import DQNConfig, PPOConfig, SB3Config
 from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
@@ -140,8 +141,11 @@ class SB3Controller(Controller):
     def _setup(self, env: Any) -> None:
         if self.featurizer is None:
             raise ControllerError(f"{self.name}: not trained; call learn() or load a saved model first")
-        if sorted(env.possible_agents) != self.featurizer.agents:
-            raise ControllerError(f"{self.name}: trained on other signals than this network's")
+        featurizer = self.featurizer
+        spaces = (env.observation_spaces.__getitem__, env.action_spaces.__getitem__)
+        found = SignalSizes.from_spaces(sorted(env.possible_agents), *spaces)
+        trained = SignalSizes.of(featurizer.agents, featurizer.obs_sizes, featurizer.action_sizes)
+        check_layout(self.name, trained, found, network_name(env))
 
     def _act(self, observations: Any, infos: Any) -> dict[str, int]:
         assert self.featurizer is not None and self.model is not None
