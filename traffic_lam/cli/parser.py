@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from traffic_lam.cli import catalogue, episodes, experiments
+from traffic_lam.cli import catalogue, episodes, experiments, models
 from traffic_lam.cli.options import PROG, examples, paragraph
 
 
@@ -57,4 +57,5 @@ def build_parser() -> OneLineParser:
     experiments.add_commands(commands)
     episodes.add_commands(commands)
     catalogue.add_commands(commands)
+    models.add_commands(commands)
     return parser
