@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from traffic_lam.cli import catalogue, episodes, experiments, models
+from traffic_lam.cli import catalogue, episodes, experiments, models, replay
 from traffic_lam.cli.options import PROG, examples, paragraph
 
 
@@ -56,6 +56,7 @@ def build_parser() -> OneLineParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     experiments.add_commands(commands)
     episodes.add_commands(commands)
+    replay.add_commands(commands)
     catalogue.add_commands(commands)
     models.add_commands(commands)
     return parser
