@@ -341,7 +341,11 @@ def _env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict
 
 
 def write_outputs(run_dir: Path, rows: list[dict[str, Any]], title: str) -> tuple[list[Path], Path]:
-    """Draw the comparison plots (learning curves from the folder's ``curves/``) and write ``report.html``."""
+    """Draw the comparison plots (learning curves from the folder's ``curves/``) and write ``report.html``.
+
+    The report embeds the clips the folder's ``scenario.yaml`` asks for (its ``replay`` section).
+    """
+    from traffic_lam.replay.play import record_clips
     from traffic_lam.report.outputs import write_outputs as draw
 
-    return draw(run_dir, rows, title)
+    return draw(run_dir, rows, title, clips=record_clips(run_dir))
