@@ -5,13 +5,18 @@
 * :mod:`~traffic_lam.cli.catalogue`: ``list``, ``check-network``, ``schema``.
 
 Bad arguments and bad input (any :class:`~traffic_lam.errors.TrafficLamError`) give one line
-``traffic-lam: error: ...`` on stderr and exit code 2.
+``traffic-lam: error: ...`` on stderr and exit code 2. A warning raised while a command runs
+is one line ``traffic-lam: warning: ...`` on stderr (not Python's file, line and source
+line); Python's own way of showing warnings is restored when the command returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from traffic_lam.cli.options import PROG
 from traffic_lam.cli.parser import build_parser
@@ -33,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    shown_before = warnings.showwarning
+    warnings.showwarning = show_warning
     try:
         return int(args.handler(args))
     except TrafficLamError as exc:
@@ -41,6 +48,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown_before
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A :func:`warnings.showwarning` for the command line: one line ``traffic-lam: warning: <message>``."""
+    text = " ".join(str(message).split())
+    stream = sys.stderr if file is None else file
+    with contextlib.suppress(OSError):  # stderr closed or gone, as warnings.showwarning itself tolerates
+        print(f"{PROG}: warning: {text}", file=stream)
 
 
 __all__ = ["main"]

@@ -69,7 +69,12 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def check_network_command(args: argparse.Namespace) -> int:
-    """``traffic-lam check-network``: print the network's signals and the problems found reading it."""
+    """``traffic-lam check-network``: print the network's signals and the problems found reading it.
+
+    Per signal: its green phases as SUMO state strings (the actions, in order), its lanes and
+    its neighbours; the last line is ``no problems found`` or the list of problems.
+    """
+    from traffic_lam.report.summary import plural
     from traffic_lam.signals import read_signal_layouts
     from traffic_lam.sim.network import resolve_network
 
@@ -83,12 +88,18 @@ def check_network_command(args: argparse.Namespace) -> int:
     print(f"  begin/end: {times}")
     print(f"  controlled signals: {len(layouts)}")
     for layout in layouts.values():
+        neighbours = f"{plural(len(layout.neighbours), 'neighbour')} ({', '.join(layout.neighbours)})"
         print(
-            f"    {layout.id}: {layout.num_greens} green phases, {len(layout.in_lanes)} incoming lanes, "
-            f"{len(layout.out_lanes)} outgoing lanes, {len(layout.neighbours)} neighbours"
+            f"    {layout.id}: {plural(layout.num_greens, 'green phase')}, "
+            f"{plural(len(layout.in_lanes), 'incoming lane')}, {plural(len(layout.out_lanes), 'outgoing lane')}, "
+            f"{neighbours if layout.neighbours else 'no neighbours'}"
         )
-    for warning in caught:
-        print(f"  problem: {warning.message}")
+        for k, green in enumerate(layout.greens):
+            print(f"      green {k}: {green}")
+    problems = [" ".join(str(w.message).split()) for w in caught]
+    print(f"  {plural(len(problems), 'problem')} found:" if problems else "  no problems found")
+    for problem in problems:
+        print(f"    - {problem}")
     return 0
 
 

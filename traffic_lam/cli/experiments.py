@@ -83,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``traffic-lam run``: check everything, open the run folder, run the jobs, print the summary table."""
     from traffic_lam.experiments.runner import execute_run, prepare_run
     from traffic_lam.experiments.scenario import load_scenario
-    from traffic_lam.report.summary import summary_table
+    from traffic_lam.report.terminal import terminal_summary
 
     scenario = load_scenario(args.scenario)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
@@ -100,7 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"\n{summary.evaluated} episodes evaluated, {summary.skipped} already done, {summary.trained} learners "
           f"trained in {time.perf_counter() - started:.0f} s")  # fmt: skip
     if summary.rows:
-        print("\n" + summary_table(summary.rows))
+        print("\n" + terminal_summary(summary.rows))
         print(f"\nresults: {summary.run_dir / 'results.csv'}")
         print(f"report:  {summary.report}")
     for what, error in summary.failures:
@@ -135,13 +135,13 @@ class _ProgressBars:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    """``traffic-lam compare``: merge run folders' results, draw the plots and report, print the table."""
+    """``traffic-lam compare``: merge run folders' results and curves, draw the plots and report, print the table."""
     from traffic_lam.errors import ConfigError
     from traffic_lam.experiments.run_folder import written_by_run
-    from traffic_lam.experiments.runner import write_outputs
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.files import ensure_writable_dir
-    from traffic_lam.report.summary import summary_table
+    from traffic_lam.report.outputs import comparison_curves, write_outputs
+    from traffic_lam.report.terminal import terminal_summary
 
     runs = [Path(r) for r in args.runs]
     rows = _merged_rows(runs)
@@ -155,26 +155,34 @@ def compare_command(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(out)
     if not into_run:
         write_rows(out / "results.csv", rows)
-    plots, report = write_outputs(out, rows, title="traffic_lam — comparison of " + ", ".join(r.name for r in runs))
-    print(summary_table(rows))
-    print(f"\nplots:  {', '.join(str(p) for p in plots)}")
+    title = "traffic_lam — comparison of " + ", ".join(r.name for r in runs)
+    plots, report = write_outputs(out, rows, title=title, curves=comparison_curves(runs))
+    print(terminal_summary(rows))
+    print(f"\nplots:  {out / 'plots'} ({', '.join(p.name for p in plots)})")
     print(f"report: {report}")
     return 0
 
 
 def _merged_rows(runs: list[Path]) -> list[dict]:
-    """Every row of every run's results.csv; controllers prefixed ``<run folder>/`` when there are several runs."""
+    """Every row of every run's results.csv; with several runs, controllers prefixed ``<folder>/`` and a ``run`` column.
+
+    The prefix is the folder's name (its path when two folders share a name:
+    :func:`~traffic_lam.report.outputs.folder_names`); the ``run`` column holds it, so that
+    a label has the same colour in every folder (:mod:`traffic_lam.report.colours`).
+    """
     from traffic_lam.errors import ConfigError
     from traffic_lam.experiments.store import read_rows
+    from traffic_lam.report.outputs import folder_names
 
     rows = []
-    for run in runs:
+    for run, name in zip(runs, folder_names(runs), strict=True):
         results = run / "results.csv"
         if not results.is_file():
             raise ConfigError(f"{run}: no results.csv (expected a run folder written by 'traffic-lam run')")
-        prefix = f"{run.name}/" if len(runs) > 1 else ""
         for row in read_rows(results):
-            row["controller"] = f"{prefix}{row['controller']}"
+            if name:
+                row["controller"] = f"{name}/{row['controller']}"
+                row["run"] = name
             rows.append(row)
     if not rows:
         raise ConfigError(f"{', '.join(map(str, runs))}: results.csv has no rows")

@@ -10,6 +10,29 @@ from traffic_lam.report import plots
 from traffic_lam.report.html import write_report
 
 
+def folder_names(runs: Sequence[Path]) -> list[str]:
+    """What labels of each run folder are prefixed with in a comparison: ``""`` for one folder.
+
+    Several folders: the folder's name, or the path as given when two different folders share
+    a name (``runs/a/quick`` and ``runs/b/quick``); the same folder given twice keeps its name.
+    """
+    if len(runs) < 2:
+        return ["" for _ in runs]
+    names = []
+    for run in runs:
+        clash = any(o.name == run.name and o.resolve() != run.resolve() for o in runs)
+        names.append(run.as_posix() if clash else run.name)
+    return names
+
+
+def comparison_curves(runs: Sequence[Path]) -> dict[str, Path]:
+    """The learning curves of every folder compared, by the label their rows get (``<folder>/<label>``)."""
+    curves: dict[str, Path] = {}
+    for run, name in zip(runs, folder_names(runs), strict=True):
+        curves.update(run_curves(run, f"{name}/" if name else ""))
+    return curves
+
+
 def run_curves(run_dir: Path, prefix: str = "") -> dict[str, Path]:
     """The learning-curve CSVs of a run folder (``curves/<label>.csv``) by ``prefix + label``."""
     folder = run_dir / "curves"

@@ -68,7 +68,7 @@ def terminal_summary(rows: Sequence[dict[str, Any]], width: int = WIDTH, metrics
         if not set(dropped) & {by_name[n].heading for n in TERMINAL_COLUMNS if n in by_name}:
             break
     each = f" over {plural(counts[0], 'episode')} per controller" if len(set(counts)) == 1 and counts else ""
-    notes = [f"values: mean±std{each} (no ± when every episode gave the same value)"]
+    notes = [f"values: mean±std{each} (no ± where the std rounds to 0)"]
     if dropped:
         notes.append(f"not shown here (full data in results.csv and report.html): {', '.join(dropped)}")
     notes += [f"JAM! {controller}: {why}" for controller, why in flagged.items()]
@@ -91,12 +91,12 @@ def _metric_column(rows: Sequence[dict[str, Any]], controllers: list[str], metri
 
 
 def _cell(s: Stat, whole: bool) -> str:
-    """``36.7±0.6``; ``2555±4`` from 1000 up; ``0`` for counts that never changed; ``–`` without data."""
+    """``36.7±0.6``; ``2555±4`` from 1000 up; no ``±`` where the std rounds to 0; ``0`` for counts; ``–``: no data."""
     if s.n == 0 or math.isnan(s.mean):
         return "–"
     digits = 0 if abs(s.mean) >= 1000 or (whole and s.std == 0 and s.mean.is_integer()) else 1
-    mean = f"{s.mean:.{digits}f}"
-    return f"{mean}±{s.std:.{digits}f}" if s.n > 1 and s.std > 0 else mean
+    mean, spread = f"{s.mean:.{digits}f}", f"{s.std:.{digits}f}"
+    return f"{mean}±{spread}" if s.n > 1 and float(spread) > 0 else mean
 
 
 def _fit(
