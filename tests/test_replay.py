@@ -16,7 +16,7 @@ from traffic_lam.experiments.runner import run_scenario
 from traffic_lam.experiments.scenario import ScenarioError, load_scenario, parse_scenario
 from traffic_lam.replay import FrameInfo, SignalFrame, overlay, write_gif
 from traffic_lam.replay.frames import frame_info
-from traffic_lam.replay.play import clip_labels
+from traffic_lam.replay.play import clip_labels, record_clips
 
 TINY = """\
 name: tiny
@@ -165,3 +165,14 @@ def test_fps_must_be_positive(tmp_path):
 
     with pytest.raises(ConfigError, match="fps: expected a number > 0, got 0"):
         replay(run_folder(tmp_path), "max-pressure", out=tmp_path / "x.gif", fps=0)
+
+
+def test_record_clips_skips_what_it_cannot_record_with_one_warning(tmp_path):
+    assert record_clips(run_folder(tmp_path)) == {}  # no replay section: nothing recorded, nothing warned
+    folder = tmp_path / "asks"
+    folder.mkdir()
+    (folder / "scenario.yaml").write_text(TINY + "replay: {controllers: [q]}\n")
+    with pytest.warns(UserWarning, match=r"^replay: no clip of 'q': .*'q' is not trained yet"):
+        assert record_clips(folder) == {}
+    assert not (folder / "replays").exists()
+    assert record_clips(tmp_path / "missing") == {}

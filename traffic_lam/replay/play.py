@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import yaml
+
 from traffic_lam.controllers import Controller, load, make_controller
 from traffic_lam.controllers.base import read_document
 from traffic_lam.env.config import EnvConfig
@@ -175,15 +177,20 @@ def record_clips(run_dir: str | Path, fps: float = DEFAULT_FPS) -> dict[str, Pat
     """Record the clips the run's scenario asks for (its ``replay`` section) into ``RUN_DIR/replays/<label>.gif``.
 
     A clip that cannot be recorded (no Xvfb, an untrained learner ...) is skipped with one
-    warning; the others are still recorded.
+    warning; the others are still recorded. A folder without a ``scenario.yaml`` (a scenario
+    built in code, a comparison folder) has no clips.
 
     Returns:
         ``{label: GIF}`` of the clips written (empty without a ``replay`` section or a ``scenario.yaml``).
     """
     folder = Path(run_dir)
-    if not (folder / "scenario.yaml").is_file():
+    if not _asks_for_replay(folder / "scenario.yaml"):
         return {}
-    scenario = run_scenario_file(folder)
+    try:
+        scenario = run_scenario_file(folder)
+    except TrafficLamError as exc:
+        warnings.warn(f"replay: no clips: {exc}", stacklevel=2)
+        return {}
     section = scenario.replay
     if section is None:
         return {}
@@ -197,6 +204,15 @@ def record_clips(run_dir: str | Path, fps: float = DEFAULT_FPS) -> dict[str, Pat
             continue
         clips[label] = target
     return clips
+
+
+def _asks_for_replay(path: Path) -> bool:
+    """Whether the scenario file has a ``replay`` section (read without validating the rest)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("replay") is not None
 
 
 def clip_labels(scenario: Scenario) -> list[str]:
