@@ -19,13 +19,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from traffic_lam.files import atomic_open
 
-FONT_SIZE = 15
+FONT_SIZE = 14
 """Pixel size of the panel's text."""
 
 DEFAULT_FPS = 4.0
 """Frames (decisions) per second of an animation."""
 
-_MARGIN, _GAP = 8, 24
+_MARGIN, _GAP = 8, 16
 _MAX_STATE = 32
 """Longest state string shown whole (longer ones are cut with an ellipsis)."""
 _BACKGROUND, _TEXT, _DIM = (24, 24, 24), (235, 235, 235), (150, 150, 150)
@@ -126,7 +126,7 @@ def overlay(picture: Image.Image, info: FrameInfo, title: str = "", face: Any = 
 
 def _template(signal: SignalFrame) -> str:
     """The widest text an entry of ``signal`` can take (for the layout)."""
-    return f"{signal.signal}  green 99→99 {_shown_state(signal.state)}  queue 9999"
+    return f"{signal.signal}  green 99→99 {_shown_state(signal.state)}  queue 999"
 
 
 def _shown_state(state: str) -> str:
