@@ -192,9 +192,9 @@ def export_command(args: argparse.Namespace) -> int:
     n, shown = len(layout.agents), ", ".join(layout.agents[:4]) + (", ..." if len(layout.agents) > 4 else "")
     every = f"; decisions every {model.options['delta_time']} s" if "delta_time" in model.options else ""
     print(f"wrote {out}: {layout.controller} policy of {n} signal{'s' * (n != 1)} ({shown}){every}")
-    print(f"  inputs:  observation [batch, {n}, {layout.features}] float32 ({_parts(layout.parts)}), "
-          f"action_mask [batch, {n}, {layout.num_actions}] float32 (1 = allowed)")  # fmt: skip
     a = layout.num_actions
+    print(f"  input observation [batch, {n}, {layout.features}] float32: {_parts(layout.parts)}")
+    print(f"  input action_mask [batch, {n}, {a}] float32: 1 where the green may be chosen")
     print(f"  outputs: action [batch, {n}] int64, values [batch, {n}, {a}] float32 (-inf: not allowed)")
     print("  layout and timing: traffic_lam.export.read_layout(path) (the file's 'traffic_lam' metadata)")
     return 0

@@ -170,11 +170,11 @@ def evaluate(
         config, edges_file = _write_inputs(folder, config, layouts, extra_xml, name, ssm=settings is not None)
         env = TrafficSignalEnv(config)
         stack.callback(env.close)
+        ctrl.setup(env)  # a learner refuses signals it was not trained for: before any warning
         program = config.control == "program"
         yellow = yellow_warnings(env.layouts, None if program else config.timing.yellow_time)
         if yellow:
             warnings.warn(f"{len(yellow)} signal(s) with a short yellow, e.g. {yellow[0]}", stacklevel=2)
-        ctrl.setup(env)
         stem = f"{name}-{_safe(config.network.name)}"
         scoring = _Scoring(name, folder, stem, settings, edges_file, len(yellow), extra)
         records = [_run_episode(env, ctrl, scoring, episode, seed + episode) for episode in range(episodes)]
