@@ -51,7 +51,7 @@ def scenario(tmp_path):
 def test_run_writes_results_plots_report_then_resumes(tmp_path, scenario):
     run = tmp_path / "run"
     result = cli("run", str(scenario), "--out", str(run), "--quiet")
-    assert "6 episodes evaluated, 0 already done, 1 learners trained" in result.stdout
+    assert "1 learner trained in " in result.stdout and "; 6 episodes evaluated, 0 already done" in result.stdout
     table = rows(run)
     assert sorted((r["controller"], r["seed"]) for r in table) == [
         (c, s) for c in ("fixed-time", "learner", "max-pressure") for s in ("0", "1")
@@ -67,7 +67,7 @@ def test_run_writes_results_plots_report_then_resumes(tmp_path, scenario):
         assert Path(r["tripinfo_file"]).is_file()
 
     again = cli("run", str(scenario), "--out", str(run), "--quiet")
-    assert "0 episodes evaluated, 6 already done, 0 learners trained" in again.stdout
+    assert "1 learner already trained; 0 episodes evaluated, 6 already done" in again.stdout
     assert rows(run) == table
 
 

@@ -57,7 +57,7 @@ def test_a_killed_job_fails_alone_and_a_rerun_finishes_it(tmp_path, capsys, back
         assert "Traceback (most recent call last)" in text and "SimulationError" in text
 
     assert main(["run", str(path), "--out", str(out), "--workers", workers, "--quiet"]) == 0
-    assert "1 episodes evaluated, 3 already done" in capsys.readouterr().out
+    assert "1 episode evaluated, 3 already done" in capsys.readouterr().out
     assert len(rows(out)) == 4
 
 

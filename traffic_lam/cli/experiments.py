@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from traffic_lam.cli.options import add_command
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from traffic_lam.experiments.progress import ProgressUpdate
+    from traffic_lam.experiments.runner import PreparedRun, RunSummary
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -43,7 +45,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         default="local",
         help="local process pool, or Ray tasks (pip install -e .[ray]; RAY_ADDRESS for a cluster)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (as off a terminal): a line per phase")
     _add_folder_flags(p)
 
     p = add_command(
@@ -91,14 +93,15 @@ def run_command(args: argparse.Namespace) -> int:
     run = prepare_run(scenario, out, workers=args.workers, executor=args.executor, on_change=on_change)
     for note in run.notes:
         print(note)
-    print(f"scenario {scenario.name}: {len(scenario.controllers)} controllers x {len(scenario.evaluation.seeds)} "
-          f"seeds x {scenario.evaluation.episodes} episodes on {scenario.network} -> {out}")  # fmt: skip
+    print(f"scenario {scenario.name}: {_count(len(scenario.controllers), 'controller')} x "
+          f"{_count(len(scenario.evaluation.seeds), 'seed')} x {_count(scenario.evaluation.episodes, 'episode')} "
+          f"on {scenario.network} -> {out}")  # fmt: skip
     progress = _ProgressBars(quiet=args.quiet)
-    started = time.perf_counter()
-    summary = execute_run(run, progress=progress)
-    progress.close()
-    print(f"\n{summary.evaluated} episodes evaluated, {summary.skipped} already done, {summary.trained} learners "
-          f"trained in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    try:
+        summary = execute_run(run, progress=progress)
+    finally:
+        progress.close()
+    print("\n" + _totals(run, summary))
     if summary.rows:
         print("\n" + terminal_summary(summary.rows))
         print(f"\nresults: {summary.run_dir / 'results.csv'}")
@@ -108,30 +111,123 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if summary.failures else 0
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 episode``, ``2 episodes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _duration(seconds: float) -> str:
+    """``8.2 s``, ``21 s``, ``1 min 3 s``, ``2 h 5 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def _totals(run: PreparedRun, summary: RunSummary) -> str:
+    """The run's last line: what was trained and evaluated now, each with its own wall time."""
+    parts = []
+    if summary.to_train:
+        parts.append(f"{_count(summary.trained, 'learner')} trained in {_duration(summary.training_s)}")
+    elif run.learners:
+        parts.append(f"{_count(len(run.learners), 'learner')} already trained")
+    evaluated = f"{_count(summary.evaluated, 'episode')} evaluated, {summary.skipped} already done"
+    parts.append(f"{evaluated}, in {_duration(summary.evaluation_s)}" if summary.evaluated else evaluated)
+    return "; ".join(parts)
+
+
+def _on_terminal(*streams: TextIO) -> bool:
+    """Whether every stream is a terminal."""
+    return all(getattr(stream, "isatty", lambda: False)() for stream in streams)
+
+
 class _ProgressBars:
-    """The runner's ``progress(phase, done, total)`` callback: one tqdm bar per phase (none when quiet)."""
+    """The runner's progress callback: live bars on a terminal, one line per finished phase.
+
+    On a terminal (stdout and stderr), unless ``quiet``: a bar per learner while it trains,
+    from its first episode (total: its training episodes; ETA; its latest episode's delay
+    and return), and a bar for the evaluation (total: its episodes), on stderr. Always: a
+    line on stdout when a learner's training or the evaluation ends.
+    """
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bars: dict[str, tqdm] = {}
+        self.live = not quiet and _on_terminal(sys.stdout, sys.stderr)
+        self.bars: dict[tuple[str, str], tqdm] = {}
 
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if self.quiet:
-            return
+    def __call__(self, update: ProgressUpdate) -> None:
+        key = (update.phase, update.name)
+        if self.live and (key in self.bars or not update.finished or update.done):
+            self._draw(key, update)
+        if update.finished:
+            bar = self.bars.pop(key, None)
+            if bar is not None:
+                bar.close()
+            self._say(_phase_line(update))
+
+    def _draw(self, key: tuple[str, str], update: ProgressUpdate) -> None:
+        """Create or move the phase's bar to ``update``."""
         from tqdm import tqdm
 
-        if phase not in self.bars:
-            self.bars[phase] = tqdm(total=total, desc=f"{phase:>8}", unit="job", leave=True)
-        bar = self.bars[phase]
-        bar.n = done
-        bar.refresh()
-        if done == total:
-            bar.close()
+        bar = self.bars.get(key)
+        if bar is None:
+            desc = f"train {update.name}" if update.phase == "train" else update.phase
+            total = max(update.total, update.done)
+            bar = tqdm(total=total, initial=update.done, desc=desc, unit="episode", smoothing=0, file=sys.stderr)
+            bar.initial = 0  # rates and ETA count every episode done ...
+            bar.start_t -= update.elapsed_s  # ... since the phase started (a learner's training), not the bar
+            self.bars[key] = bar
+        bar.total = max(update.total, update.done)
+        bar.set_postfix_str(_postfix(update), refresh=False)
+        if update.done > bar.n:
+            bar.update(update.done - bar.n)
+        else:
+            bar.refresh()
+
+    def _say(self, line: str) -> None:
+        if self.live:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
 
     def close(self) -> None:
         """Close every bar (a run that stops early leaves some open)."""
         for bar in self.bars.values():
             bar.close()
+        self.bars.clear()
+
+
+def _postfix(update: ProgressUpdate) -> str:
+    """The latest episode in a bar: a learner's delay and return, an evaluated controller's delay."""
+    latest = update.latest
+    if update.phase == "train":
+        parts = [f"delay {_number(latest.get('delay_s'))} s", f"return {_number(latest.get('return'), 2)}"]
+        return ", ".join(p for p in parts if "?" not in p)
+    delay = _number(latest.get("avg_delay"))
+    return f"{latest.get('controller', '')} delay {delay} s" if latest and "?" not in delay else ""
+
+
+def _phase_line(update: ProgressUpdate) -> str:
+    """The line saying a phase ended: ``trained dqn: 40 episodes in 28 s, last delay 51.3 s``."""
+    if update.phase != "train":
+        return f"evaluated {_count(update.done, 'episode')} in {_duration(update.elapsed_s)}"
+    if update.failed:
+        return f"training {update.name} failed after {_count(update.done, 'episode')}"
+    delay = _number(update.latest.get("delay_s"))
+    last = f", last delay {delay} s" if "?" not in delay else ""
+    return f"trained {update.name}: {_count(update.done, 'episode')} in {_duration(update.elapsed_s)}{last}"
+
+
+def _number(value: Any, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals, ``?`` when it is no number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "?"
+    return f"{value:.{digits}f}"
 
 
 def compare_command(args: argparse.Namespace) -> int:

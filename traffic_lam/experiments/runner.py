@@ -12,12 +12,15 @@ interrupted run loses at most the jobs in flight. Before any job, everything is 
 and the run folder opened by the run's fingerprint (:func:`prepare_run`): a folder holding
 results of another scenario is refused rather than mixed. A failed job is reported on its
 own (its traceback in ``logs/failures.log``) and the others go on; a re-run retries it.
+
+A ``progress`` callback hears of every training episode of every learner as it ends (read
+from the learner's curve file: :mod:`traffic_lam.experiments.progress`) and of every
+evaluated episode.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.errors import ControllerError
 from traffic_lam.experiments.executors import Outcome, check_executor, run_jobs
 from traffic_lam.experiments.fingerprint import fingerprint
+from traffic_lam.experiments.progress import CurveWatcher, ProgressCallback, ProgressUpdate
 from traffic_lam.experiments.run_folder import check_output_folder, log_failure, open_run_folder
 from traffic_lam.experiments.scenario import ControllerSpec, Scenario
 from traffic_lam.experiments.store import ResultsStore, job_key
@@ -68,6 +72,9 @@ class RunSummary:
         evaluated: evaluation jobs run now.
         skipped: evaluation jobs found done (resume).
         trained: learners trained now.
+        to_train: learners whose training was started now (trained or failed).
+        training_s: wall-clock seconds of the training jobs (all learners).
+        evaluation_s: wall-clock seconds of the evaluation jobs.
         failures: ``(job description, error)`` of failed jobs.
         failure_log: the file their tracebacks were appended to (None when no job failed).
         plots: PNG files written.
@@ -79,6 +86,9 @@ class RunSummary:
     evaluated: int = 0
     skipped: int = 0
     trained: int = 0
+    to_train: int = 0
+    training_s: float = 0.0
+    evaluation_s: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
     failure_log: Path | None = None
     plots: list[Path] = field(default_factory=list)
@@ -146,7 +156,7 @@ def run_scenario(
     out_dir: str | Path,
     workers: int = 1,
     executor: str = "local",
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressCallback | None = None,
     on_change: str = "refuse",
 ) -> RunSummary:
     """Run ``scenario`` into ``out_dir``, resuming what is there: :func:`prepare_run`, then :func:`execute_run`.
@@ -156,7 +166,7 @@ def run_scenario(
         out_dir: the run folder.
         workers: jobs at a time (processes).
         executor: ``"local"`` or ``"ray"``.
-        progress: optional ``progress(phase, done, total)`` callback.
+        progress: optional callback, told every :class:`~traffic_lam.experiments.progress.ProgressUpdate`.
         on_change: what to do when the folder holds results of another fingerprint (see :func:`prepare_run`).
 
     Returns:
@@ -165,16 +175,32 @@ def run_scenario(
     return execute_run(prepare_run(scenario, out_dir, workers, executor, on_change), progress)
 
 
-def execute_run(run: PreparedRun, progress: Callable[[str, int, int], None] | None = None) -> RunSummary:
+def execute_run(run: PreparedRun, progress: ProgressCallback | None = None) -> RunSummary:
     """Train what is not trained, evaluate what is not evaluated, then draw the plots and write the report.
 
     Each failed job is listed in the summary and its traceback appended to the run
-    folder's ``logs/failures.log``; the other jobs go on.
+    folder's ``logs/failures.log``; the other jobs go on. ``progress`` is told of every
+    training episode of every learner (while it trains) and of every evaluated episode,
+    the evaluation's first update (0 done) before its first job starts.
     """
     scenario, store = run.scenario, run.store
     summary = RunSummary(store.run_dir)
     failed_training = _train(run, summary, progress)
+    _evaluate(run, summary, failed_training, progress)
 
+    summary.rows = store.rows
+    if summary.rows:
+        summary.plots, summary.report = write_outputs(
+            store.run_dir, summary.rows, title=f"traffic_lam — {scenario.name}"
+        )
+    return summary
+
+
+def _evaluate(
+    run: PreparedRun, summary: RunSummary, failed_training: set[str], progress: ProgressCallback | None
+) -> None:
+    """Run the evaluation jobs not done yet (not those of learners whose training failed)."""
+    scenario, store = run.scenario, run.store
     finished = store.done()
     jobs: list[EvalJob] = []
     for controller in scenario.controllers:
@@ -186,31 +212,34 @@ def execute_run(run: PreparedRun, progress: Callable[[str, int, int], None] | No
                     summary.skipped += 1
                 else:
                     jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir)))
+    started = time.perf_counter()
+    if progress and jobs:
+        progress(ProgressUpdate("evaluate", 0, len(jobs)))
     for done, outcome in enumerate(run_jobs(eval_job, jobs, run.workers, run.executor), start=1):
         _collect(store, summary, outcome)
         if progress:
-            progress("evaluate", done, len(jobs))
-
-    summary.rows = store.rows
-    if summary.rows:
-        summary.plots, summary.report = write_outputs(
-            store.run_dir, summary.rows, title=f"traffic_lam — {scenario.name}"
-        )
-    return summary
+            latest = outcome.result[0] if outcome.result else {}
+            elapsed = time.perf_counter() - started
+            progress(ProgressUpdate("evaluate", done, len(jobs), "", latest, elapsed, finished=done == len(jobs)))
+    summary.evaluation_s = time.perf_counter() - started
 
 
-def _train(run: PreparedRun, summary: RunSummary, progress: Callable[[str, int, int], None] | None) -> set[str]:
+def _train(run: PreparedRun, summary: RunSummary, progress: ProgressCallback | None) -> set[str]:
     """Train the learners not trained yet (as :func:`execute_run` says); return the names whose training failed."""
     store = run.store
     untrained = [c for c in run.learners if not _trained(store.run_dir, c.name)]
     to_train = [TrainJob(run.scenario, c, str(store.run_dir)) for c in untrained]
-    for done, outcome in enumerate(run_jobs(train_job, to_train, run.workers, run.executor), start=1):
-        if outcome.error:
-            _failed(store, summary, f"train {outcome.job.controller.name}", outcome)
-        else:
-            summary.trained += 1
-        if progress:
-            progress("train", done, len(to_train))
+    curves = {c.name: (store.curve_path(c.name), c.training.episodes) for c in untrained}
+    started = time.perf_counter()
+    with CurveWatcher(curves, progress) as watcher:
+        for outcome in run_jobs(train_job, to_train, run.workers, run.executor):
+            if outcome.error:
+                _failed(store, summary, f"train {outcome.job.controller.name}", outcome)
+            else:
+                summary.trained += 1
+            took = outcome.result.wall_s if isinstance(outcome.result, Trained) else None
+            watcher.finished(outcome.job.controller.name, failed=outcome.error is not None, wall_s=took)
+    summary.to_train, summary.training_s = len(to_train), time.perf_counter() - started
     return {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
 
 
@@ -267,11 +296,25 @@ def _trained(run_dir: str | Path, controller: str) -> bool:
     return True
 
 
-def train_job(job: TrainJob) -> str:
+@dataclass(frozen=True)
+class Trained:
+    """What a training job did.
+
+    Attributes:
+        model: where the trained learner is saved.
+        wall_s: wall-clock seconds of the job (simulations started, training, saving).
+    """
+
+    model: str
+    wall_s: float
+
+
+def train_job(job: TrainJob) -> Trained:
     """Train one learner and save it (module level: runs in worker processes)."""
     from traffic_lam.controllers import make_controller
     from traffic_lam.env.factory import EnvFactory
 
+    started = time.perf_counter()
     scenario, spec = job.scenario, job.controller
     controller = make_controller(spec.type, spec.args)
     store = ResultsStore(job.run_dir)
@@ -279,7 +322,7 @@ def train_job(job: TrainJob) -> str:
     controller.learn(factory, training_budget(spec.training, store, spec.name))
     target = model_path(job.run_dir, spec.name)
     controller.save(target)
-    return str(target)
+    return Trained(str(target), time.perf_counter() - started)
 
 
 def training_budget(training: Any, store: ResultsStore, controller: str) -> TrainingBudget:
