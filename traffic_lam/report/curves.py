@@ -53,6 +53,7 @@ class Curve:
         episodes: training episode numbers.
         values: the column's value per episode.
         arrived: vehicles arrived per episode (None where the curve does not record it).
+        not_inserted: vehicles never inserted per episode (None where the curve does not record it).
         selected: episodes whose row says ``selected`` (the checkpoint kept).
     """
 
@@ -61,6 +62,7 @@ class Curve:
     episodes: tuple[float, ...]
     values: tuple[float, ...]
     arrived: tuple[float | None, ...]
+    not_inserted: tuple[float | None, ...]
     selected: tuple[float, ...] = ()
 
 
@@ -79,6 +81,7 @@ def read_curve(label: str, path: Path) -> Curve | None:
         tuple(float(r["episode"]) for r in kept),
         tuple(float(r[column]) for r in kept),
         tuple(None if r.get("arrived") is None else float(r["arrived"]) for r in kept),
+        tuple(None if r.get("vehicles_not_inserted") is None else float(r["vehicles_not_inserted"]) for r in kept),
         tuple(float(r["episode"]) for r in kept if str(r.get("selected")).lower() in ("true", "1", "1.0")),
     )
 
@@ -189,15 +192,18 @@ def _reference(ax: Axes, label: str, value: float, drawn: Look) -> None:
 
 
 def _off_scale(ax: Axes, curve: Curve, top: float, drawn: Look) -> None:
-    """Episodes above the axis: a triangle on the top edge, with the value and arrived vehicles."""
+    """Episodes above the axis: a triangle on the top edge, with the value and why (arrived, never inserted)."""
     known = [a for a in curve.arrived if a is not None]
     usual = statistics.median(known) if known else None
-    for episode, value, arrived in zip(curve.episodes, curve.values, curve.arrived, strict=True):
+    rows = zip(curve.episodes, curve.values, curve.arrived, curve.not_inserted, strict=True)
+    for episode, value, arrived, never in rows:
         if value <= top:
             continue
         ax.scatter([episode], [top], marker="^", s=60, color=drawn.colour, edgecolors="black", clip_on=False, zorder=5)
-        jammed = arrived is not None and usual and arrived < 0.5 * usual
-        why = f"\nonly {arrived:.0f} vehicles arrived (usually {usual:.0f}): a jam" if jammed else ""
+        why = ""
+        if arrived is not None and usual and arrived < 0.5 * usual:
+            blocked = f", {never:.0f} never inserted" if never else ""
+            why = f"\nonly {arrived:.0f} vehicles arrived (usually {usual:.0f}){blocked}: a jam"
         ax.annotate(f"episode {episode:.0f}: {value:.0f}{why}", (episode, top), xytext=(-6, -6),
                     textcoords="offset points", ha="right", va="top", fontsize="small")  # fmt: skip
 

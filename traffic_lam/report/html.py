@@ -12,15 +12,19 @@ from traffic_lam.files import atomic_write_text
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import Metric
 from traffic_lam.report.jams import RULE, Jam, jams
-from traffic_lam.report.summary import best, controllers_in, episodes_of, plural, present, stat, summary_metrics
+from traffic_lam.report.summary import Stat, best, controllers_in, episodes_of, plural, present, stat, summary_metrics
 
 VEHICLE_COLUMNS = ("vehicles_arrived", "vehicles_not_inserted")
 """Vehicle counts the report's table shows after the throughput (when the catalog declares them)."""
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1.5em; max-width: 1200px; color: #222; }
+div.wide { overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+td { white-space: nowrap; }
+.sd { display: block; font-size: 0.78em; color: #777; }
+th { vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; }
 td.best { font-weight: bold; background: #e8f5e9; }
 img { max-width: 100%; margin: 1em 0; border: 1px solid #eee; }
@@ -68,11 +72,12 @@ def write_report(
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="meta">network: {html.escape(network)} · {plural(len(rows), "episode")} · values are mean ± std over episodes;
-the best value of each column is highlighted. Delay follows the RESCO definition (timeLoss + departDelay,
-unfinished and never-inserted vehicles included).</p>
+<p class="meta">network: {html.escape(network)} · {plural(len(rows), "episode")} ·
+values are the mean over episodes, the std under it; the best value of each column is highlighted.
+Delay follows the RESCO definition (timeLoss + departDelay, unfinished and never-inserted vehicles
+included).</p>
 {note_html}
-{_table(rows, metrics, flagged)}
+<div class="wide">{_table(rows, metrics, flagged)}</div>
 {images}
 {_replays(clips or {}, path.parent)}
 <p class="meta">Raw data: <a href="results.csv">results.csv</a> ·
@@ -104,7 +109,7 @@ def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric], flagged: M
     lines = [f"<table><tr><th>controller</th><th>episodes</th>{head}</tr>"]
     for controller in controllers:
         cells = "".join(
-            f'<td class="{"best" if controller in won else ""}">{html.escape(str(stat(rows, controller, m.name)))}</td>'
+            f'<td class="{"best" if controller in won else ""}">{_value(stat(rows, controller, m.name))}</td>'
             for m, won in zip(shown, winners, strict=True)
         )
         n = episodes_of(rows, controller)
@@ -112,6 +117,13 @@ def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric], flagged: M
         badge = f' <span class="jam" title="{html.escape(str(jam))}">&#9888; jam</span>' if jam else ""
         lines.append(f"<tr><td>{html.escape(controller)}{badge}</td><td>{n}</td>{cells}</tr>")
     return "\n".join([*lines, "</table>"])
+
+
+def _value(s: Stat) -> str:
+    """A cell: the mean, and the std under it in small grey type (the table stays narrow)."""
+    if s.n < 2 or s.mean != s.mean:
+        return html.escape(str(s))
+    return f'{s.mean:.1f}<span class="sd">± {s.std:.1f}</span>'
 
 
 def _jam_note(flagged: Mapping[str, Jam]) -> str:

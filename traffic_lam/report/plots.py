@@ -32,18 +32,26 @@ from traffic_lam.report.summary import controllers_in, present, stat, values
 def performance_bars(
     rows: Sequence[dict[str, Any]], path: Path, title: str = "", metrics: Iterable[Metric] = METRICS
 ) -> Path:
-    """A panel per performance metric (declared ``in_plots``, not ``safety``): mean bar, std whisker, episode dots."""
+    """A panel per performance metric (declared ``in_plots``, not ``safety``): mean bar, std whisker, episode dots.
+
+    A metric that is never negative keeps its axis and whiskers at or above 0.
+    """
     shown = present(rows, [m for m in metrics if m.in_plots and not m.safety])
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
     fig = Figure(figsize=(max(4.6, 0.75 * len(controllers) + 1.2) * max(1, len(shown)), 4.4), layout="constrained")
     for k, metric in enumerate(shown):
         ax = fig.add_subplot(1, len(shown), k + 1)
+        positive = all(x >= 0 for c in controllers for x in values(rows, c, metric.name))
         for i, controller in enumerate(controllers):
             s = stat(rows, controller, metric.name)
-            ax.bar(i, s.mean, yerr=s.std if s.n > 1 else None, color=drawn[controller].colour, alpha=0.8, capsize=4)
+            below = min(s.std, s.mean) if positive else s.std  # a whisker never reaches below 0 s or 0 veh/h
+            spread = [[below], [s.std]] if s.n > 1 else None
+            ax.bar(i, s.mean, yerr=spread, color=drawn[controller].colour, alpha=0.8, capsize=4)
             xs = values(rows, controller, metric.name)
             ax.scatter([i] * len(xs), xs, color="black", marker=drawn[controller].marker, s=10, zorder=3)
+        if positive:
+            ax.set_ylim(bottom=0)
         ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
         ax.set_ylabel(metric.axis_label)
         ax.grid(axis="y", alpha=0.3)
