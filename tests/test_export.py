@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import traffic_lam
+from tests.helpers_runs import one_error_line, run_folder
 from traffic_lam.cli import main
 from traffic_lam.cli.models import open_model
 
@@ -31,17 +32,7 @@ NETWORKS = ("dqn", "dqn-independent", "ppo", "neural", "neural-independent")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("export")
-    scenario = folder / "learners.yaml"
-    scenario.write_text(SCENARIO)
-    assert main(["run", str(scenario), "--out", str(folder / "run"), "--quiet"]) == 0
-    return folder / "run"
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("traffic-lam: error: "), stderr
-    return lines[0]
+    return run_folder(tmp_path_factory.mktemp("export"), SCENARIO)
 
 
 def recorded_episode(model):

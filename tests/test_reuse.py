@@ -8,6 +8,7 @@ import io
 import pytest
 
 import traffic_lam
+from tests.helpers_runs import one_error_line, run_folder
 from traffic_lam.cli import main
 from traffic_lam.controllers.batched_q import BatchedQ
 from traffic_lam.controllers.layouts import SignalSizes
@@ -33,17 +34,7 @@ evaluation: {seeds: [0, 1], episodes: 1}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reuse")
-    scenario = folder / "reuse.yaml"
-    scenario.write_text(SCENARIO)
-    assert main(["run", str(scenario), "--out", str(folder / "run"), "--quiet"]) == 0
-    return folder / "run"
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("traffic-lam: error: "), stderr
-    return lines[0]
+    return run_folder(tmp_path_factory.mktemp("reuse"), SCENARIO)
 
 
 def scores(row) -> dict:
