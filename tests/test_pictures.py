@@ -143,7 +143,7 @@ def test_a_curve_without_delay_falls_back_to_the_queue_and_says_so(tmp_path, mon
 
 def test_compare_keeps_every_folders_curves_with_one_colour_per_label(tmp_path, monkeypatch, capsys):
     write_run(tmp_path / "a", CLASSIC, [60.0, 50.0, 40.0])
-    write_run(tmp_path / "b", {"fixed-time": 45.0, "max-pressure": 35.0}, [55.0, 45.0, 35.0])
+    write_run(tmp_path / "b", {"fixed-time": 45.0, "actuated": 30.0, "max-pressure": 35.0}, [55.0, 45.0, 35.0])
     passed, draw = [], outputs.plots.learning_curves
 
     def spy(curves, path, rows=()):
@@ -165,7 +165,8 @@ def test_compare_keeps_every_folders_curves_with_one_colour_per_label(tmp_path, 
     assert drawn["a/learner"].get_linestyle() != drawn["b/learner"].get_linestyle()
     fixed = [line for label, line in drawn.items() if "fixed-time" in label]
     assert len(fixed) == 2 and {line.get_color() for line in fixed} == {colour("fixed-time")}
-    assert "a/max-pressure" not in drawn and any(label.startswith("b/max-pressure") for label in drawn)
+    assert "max-pressure (b): 35.0 (evaluated)" in drawn
+    assert "actuated (a, b): 30.0 (evaluated)" in drawn  # the same value in both folders: one line
     assert "a/fixed-time" in capsys.readouterr().out
 
 

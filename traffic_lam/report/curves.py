@@ -67,10 +67,14 @@ class Curve:
 
 
 def read_curve(label: str, path: Path) -> Curve | None:
-    """The curve in ``path`` (a CSV written by training), by its preferred column; None when empty or missing."""
+    """The curve in ``path`` (a CSV written by training), by its preferred column; None when empty or missing.
+
+    Columns are read with the types of the schema beside the file; a file without one reads as text
+    and its numbers are converted here.
+    """
     if not path.is_file():
         return None
-    table = read_csv(path, default="number")
+    table = read_csv(path)
     column = next((c for c in CURVE_METRICS if any(r.get(c) is not None for r in table)), None)
     if column is None:
         return None
@@ -80,10 +84,14 @@ def read_curve(label: str, path: Path) -> Curve | None:
         column,
         tuple(float(r["episode"]) for r in kept),
         tuple(float(r[column]) for r in kept),
-        tuple(None if r.get("arrived") is None else float(r["arrived"]) for r in kept),
-        tuple(None if r.get("vehicles_not_inserted") is None else float(r["vehicles_not_inserted"]) for r in kept),
+        tuple(_number(r.get("arrived")) for r in kept),
+        tuple(_number(r.get("vehicles_not_inserted")) for r in kept),
         tuple(float(r["episode"]) for r in kept if str(r.get("selected")).lower() in ("true", "1", "1.0")),
     )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def moving_median(values: Sequence[float], window: int) -> list[float]:
@@ -144,13 +152,34 @@ def learning_curves(curves: Mapping[str, Path], path: Path, rows: Sequence[dict[
         ax = fig.add_subplot(len(columns), 1, k + 1)
         mine = [c for c in read if c.column == column]
         metric = REFERENCE_METRICS.get(column)
-        lines = references(rows, metric, [c.label for c in read]) if metric else {}
+        own = {f for f in folders if any(c.label.startswith(f"{f}/") for c in mine)}  # the panel's folders only
+        near = [r for r in rows if not folders or r.get("run") in own]
+        lines = _merged(references(near, metric, [c.label for c in read]), folders) if metric else {}
         _panel(ax, mine, lines, folders)
     fig.suptitle("Learning curves (thin: each training episode; bold: moving median; dashed: classic controllers)")
     return save(fig, path)
 
 
-def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, float], folders: Sequence[str]) -> None:
+def _merged(lines: Mapping[str, float], folders: Sequence[str]) -> dict[str, tuple[float, Look]]:
+    """Reference lines by legend label, with their value and look.
+
+    A controller at the same value in several folders is one line, ``fixed-time (runA, runB)``.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for label, value in lines.items():
+        folder = next((f for f in folders if label.startswith(f"{f}/")), "")
+        name = label[len(folder) + 1 :] if folder else label
+        groups.setdefault((name, f"{value:.1f}"), []).append(folder or label)
+    out = {}
+    for (name, value), where in groups.items():
+        merged = len(where) > 1 or where[0] != name
+        out[f"{name} ({', '.join(where)})" if merged else name] = (float(value), look(name))
+    return out
+
+
+def _panel(
+    ax: Axes, curves: Sequence[Curve], lines: Mapping[str, tuple[float, Look]], folders: Sequence[str]
+) -> None:
     """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
     averages = []
     for curve in curves:
@@ -165,10 +194,10 @@ def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, float], folder
         if stars:
             ax.scatter(curve.selected, stars, marker="*", s=180, color=drawn.colour, edgecolors="black", zorder=4,
                        label=f"{curve.label}: selected checkpoint")  # fmt: skip
-    for label, value in sorted(lines.items(), key=lambda item: -item[1]):  # top to bottom, as drawn
-        _reference(ax, label, value, look(label, folders))
+    for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
+        _reference(ax, label, value, drawn)
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
-        top = _top(curves, averages, lines.values())
+        top = _top(curves, averages, [value for value, _ in lines.values()])
         ax.set_ylim(bottom=0.0, top=top)
         for curve in curves:
             _off_scale(ax, curve, top, look(curve.label, folders))
