@@ -173,19 +173,15 @@ class _ProgressBars:
         from tqdm import tqdm
 
         bar = self.bars.get(key)
-        if bar is None:
+        total = max(update.total, update.done)
+        if bar is None:  # shown by the refresh below (delay), once its clock is set
             desc = f"train {update.name}" if update.phase == "train" else update.phase
-            total = max(update.total, update.done)
-            bar = tqdm(total=total, initial=update.done, desc=desc, unit="episode", smoothing=0, file=sys.stderr)
-            bar.initial = 0  # rates and ETA count every episode done ...
-            bar.start_t -= update.elapsed_s  # ... since the phase started (a learner's training), not the bar
+            bar = tqdm(total=total, desc=desc, unit="episode", smoothing=0, delay=1e-9, file=sys.stderr)
+            bar.start_t -= update.elapsed_s  # rates and ETA from the phase's start (a learner's training)
             self.bars[key] = bar
-        bar.total = max(update.total, update.done)
+        bar.total, bar.n = total, update.done
         bar.set_postfix_str(_postfix(update), refresh=False)
-        if update.done > bar.n:
-            bar.update(update.done - bar.n)
-        else:
-            bar.refresh()
+        bar.refresh()
 
     def _say(self, line: str) -> None:
         if self.live:

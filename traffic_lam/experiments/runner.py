@@ -73,8 +73,8 @@ class RunSummary:
         skipped: evaluation jobs found done (resume).
         trained: learners trained now.
         to_train: learners whose training was started now (trained or failed).
-        training_s: wall-clock seconds of the training jobs (all learners).
-        evaluation_s: wall-clock seconds of the evaluation jobs.
+        training_s: wall-clock seconds from the start of the training jobs (all learners) to the end of the last.
+        evaluation_s: the same for the evaluation jobs.
         failures: ``(job description, error)`` of failed jobs.
         failure_log: the file their tracebacks were appended to (None when no job failed).
         plots: PNG files written.
@@ -217,11 +217,11 @@ def _evaluate(
         progress(ProgressUpdate("evaluate", 0, len(jobs)))
     for done, outcome in enumerate(run_jobs(eval_job, jobs, run.workers, run.executor), start=1):
         _collect(store, summary, outcome)
+        summary.evaluation_s = time.perf_counter() - started  # until the last job (not the workers' exit)
         if progress:
             latest = outcome.result[0] if outcome.result else {}
-            elapsed = time.perf_counter() - started
-            progress(ProgressUpdate("evaluate", done, len(jobs), "", latest, elapsed, finished=done == len(jobs)))
-    summary.evaluation_s = time.perf_counter() - started
+            update = ProgressUpdate("evaluate", done, len(jobs), "", latest, summary.evaluation_s, done == len(jobs))
+            progress(update)
 
 
 def _train(run: PreparedRun, summary: RunSummary, progress: ProgressCallback | None) -> set[str]:
@@ -237,9 +237,10 @@ def _train(run: PreparedRun, summary: RunSummary, progress: ProgressCallback | N
                 _failed(store, summary, f"train {outcome.job.controller.name}", outcome)
             else:
                 summary.trained += 1
+            summary.training_s = time.perf_counter() - started  # until the last job (not the workers' exit)
             took = outcome.result.wall_s if isinstance(outcome.result, Trained) else None
             watcher.finished(outcome.job.controller.name, failed=outcome.error is not None, wall_s=took)
-    summary.to_train, summary.training_s = len(to_train), time.perf_counter() - started
+    summary.to_train = len(to_train)
     return {job.controller.name for job in to_train if not _trained(store.run_dir, job.controller.name)}
 
 
