@@ -154,7 +154,7 @@ def test_compare_keeps_every_folders_curves_with_one_colour_per_label(tmp_path, 
     figures = captured_figures(monkeypatch, curves_module)
     out = tmp_path / "cmp"
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
-    (curves, rows), = passed
+    ((curves, rows),) = passed
     assert curves == {"a/learner": tmp_path / "a" / "curves" / "learner.csv",
                       "b/learner": tmp_path / "b" / "curves" / "learner.csv"}  # fmt: skip
     assert {r["run"] for r in rows} == {"a", "b"} and "a/fixed-time" in {r["controller"] for r in rows}
@@ -186,7 +186,7 @@ def test_the_report_shows_arrived_never_inserted_a_jam_flag_and_the_replays(tmp_
     assert header.index("vehicles arrived") < header.index("vehicles not inserted (veh)")
     assert page.count('class="jam"') == 1 and "learner <span" in page
     assert "jammed in 1 of 3 episodes (260 of 1560 vehicles never inserted)" in page
-    assert '<h2>Replays</h2>' in page and '<img src="replays/learner.gif"' in page
+    assert "<h2>Replays</h2>" in page and '<img src="replays/learner.gif"' in page
     assert "Replays" not in write_report(tmp_path / "plain.html", rows, [], "t").read_text()
 
 

@@ -21,6 +21,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from matplotlib.axes import Axes
@@ -36,7 +37,7 @@ from traffic_lam.report.summary import controllers_in, stat
 CURVE_METRICS = ("delay_s", "avg_queue", "return")
 """Learning-curve columns, in order of preference (each curve is drawn by the first one it has)."""
 
-REFERENCE_METRICS: Mapping[str, str] = {"delay_s": "avg_delay", "avg_queue": "avg_queue"}
+REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay", "avg_queue": "avg_queue"})
 """The evaluated metric (results column) a curve column is compared with; the return has none."""
 
 MAX_WINDOW = 10
@@ -177,9 +178,7 @@ def _merged(lines: Mapping[str, float], folders: Sequence[str]) -> dict[str, tup
     return out
 
 
-def _panel(
-    ax: Axes, curves: Sequence[Curve], lines: Mapping[str, tuple[float, Look]], folders: Sequence[str]
-) -> None:
+def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, tuple[float, Look]], folders: Sequence[str]) -> None:
     """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
     averages = []
     for curve in curves:
