@@ -44,6 +44,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model",
+        metavar="PATH",
         help="a trained model: a learner's folder in a run (runs/<run>/models/<label>) or its model.final",
     )
     p.add_argument("--episodes", default="1", help="number of episodes (default 1)")

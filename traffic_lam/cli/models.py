@@ -172,10 +172,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         ],
         handler=export_command,
     )
-    p.add_argument("run", help="run folder written by 'traffic-lam run'")
-    p.add_argument("--controller", help="label of the learner in the run (default: its only trained model)")
+    p.add_argument("run", metavar="RUN", help="run folder written by 'traffic-lam run'")
+    p.add_argument("--controller", metavar="LABEL", help="the learner's label in the run (default: its only model)")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="model format (default onnx)")
-    p.add_argument("--out", help="file to write (default: RUN/models/LABEL/model.onnx)")
+    p.add_argument("--out", metavar="FILE", help="file to write (default: RUN/models/LABEL/model.onnx)")
 
 
 def export_command(args: argparse.Namespace) -> int:
