@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``evaluate`` and ``simulate``."""
+    _add_evaluate(commands)
+    _add_simulate(commands)
+
+
+def _add_evaluate(commands: argparse._SubParsersAction) -> None:
     p = add_command(
         commands,
         "evaluate",
@@ -50,13 +55,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", default="1", help="number of episodes (default 1)")
     p.add_argument("--seed", default="0", help="seed of the first episode; episode i uses seed + i")
     p.add_argument("--out", help="run folder for SUMO's outputs and the CSV (default: a temporary folder)")
-    p.add_argument("--ssm", action="store_true", help="count SSM conflicts (≈ 2.3× slower)")
+    p.add_argument("--ssm", action="store_true", help="count SSM conflicts (several times slower: README, Scoring)")
     p.add_argument("--resco", action="store_true", help="RESCO protocol: 10 s decisions, 3 s yellow ...")
     add_timing_flags(p)
     output = p.add_mutually_exclusive_group()
     output.add_argument("--csv", action="store_true", help="print every column as CSV (default when not a terminal)")
     output.add_argument("--table", action="store_true", help="print a rounded table (default on a terminal)")
 
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
     p = add_command(
         commands,
         "simulate",
