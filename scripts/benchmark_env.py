@@ -34,9 +34,9 @@ OURS = r"""
 import json, sys, time
 import numpy as np
 import traffic_lam
-seconds, seed = int(sys.argv[1]), int(sys.argv[2])
+seconds, seed, network = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 t0 = time.perf_counter()
-env = traffic_lam.make_env("resco:grid4x4", delta_time=5, yellow_time=2, min_green=5, max_green=50,
+env = traffic_lam.make_env(network, delta_time=5, yellow_time=2, min_green=5, max_green=50,
                            begin_time=0, end_time=seconds)
 rng = np.random.default_rng(seed)
 obs, infos = env.reset(seed=seed)
@@ -55,11 +55,11 @@ import numpy as np
 from traffic_lam.signals import SignalTiming, TrafficSignal, read_signal_layouts
 from traffic_lam.sim.discovery import sumo_binary
 from traffic_lam.sim.network import resolve_network
-seconds, seed = int(sys.argv[1]), int(sys.argv[2])
-spec = resolve_network("resco:grid4x4")
+seconds, seed, network = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+spec = resolve_network(network)
 t0 = time.perf_counter()
 signals = {k: TrafficSignal(v, SignalTiming(5, 2, 0, 5, 50)) for k, v in read_signal_layouts(spec.net_file).items()}
-libsumo.start([sumo_binary(), "-n", str(spec.net_file), "-r", str(spec.route_files[0]), "--begin", "0",
+libsumo.start([sumo_binary(), "-n", str(spec.net_file), "-r", ",".join(map(str, spec.route_files)), "--begin", "0",
                "--end", str(seconds), "--seed", str(seed), "--no-step-log", "--no-warnings",
                "--time-to-teleport", "-1", "--collision.check-junctions"])
 for k, sig in signals.items():
@@ -103,6 +103,16 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 
+def run_ours(network: str, seconds: int, seed: int) -> float:
+    """Seconds our env takes for one episode on ``network`` (random valid actions), in a fresh process."""
+    return _python(OURS, str(seconds), str(seed), network)["seconds"]
+
+
+def run_floor(network: str, seconds: int, seed: int) -> float:
+    """Seconds the same-control floor takes for one episode on ``network``, in a fresh process."""
+    return _python(FLOOR, str(seconds), str(seed), network)["seconds"]
+
+
 def _python(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -110,11 +120,11 @@ def _python(code: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _raw_sumo(binary: str, sumocfg: str, seconds: int, seed: int, collisions: bool) -> float:
+def raw_sumo(binary: str, inputs: list[str], seconds: int, seed: int, collisions: bool) -> float:
+    """Seconds the ``sumo`` binary takes for one episode of ``inputs`` (``-c cfg`` or ``-n net -r routes``)."""
     command = [
         binary,
-        "-c",
-        sumocfg,
+        *inputs,
         "--begin",
         "0",
         "--end",
@@ -162,10 +172,10 @@ def main() -> int:
         times["sumo-rl (libsumo)"] = []
     for round_ in range(args.rounds):
         seed = round_ + 1
-        times["raw sumo"].append(_raw_sumo(binary, sumocfg, args.seconds, seed, collisions=False))
-        times["raw sumo + junction collisions"].append(_raw_sumo(binary, sumocfg, args.seconds, seed, True))
-        times["floor: libsumo + same random control"].append(_python(FLOOR, str(args.seconds), str(seed))["seconds"])
-        times["traffic_lam"].append(_python(OURS, str(args.seconds), str(seed))["seconds"])
+        times["raw sumo"].append(raw_sumo(binary, ["-c", sumocfg], args.seconds, seed, collisions=False))
+        times["raw sumo + junction collisions"].append(raw_sumo(binary, ["-c", sumocfg], args.seconds, seed, True))
+        times["floor: libsumo + same random control"].append(run_floor("resco:grid4x4", args.seconds, seed))
+        times["traffic_lam"].append(run_ours("resco:grid4x4", args.seconds, seed))
         if not args.skip_sumo_rl:
             times["sumo-rl (libsumo)"].append(
                 _python(SUMO_RL, str(args.seconds), str(seed), str(spec.net_file), str(spec.route_files[0]))["seconds"]
