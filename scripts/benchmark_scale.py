@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchmark_env  # noqa: E402  (a script beside this one)
-import generate_networks as gen  # noqa: E402
+import benchmark_env
+import generate_networks as gen
 
 DELTA_TIME = 5
 
