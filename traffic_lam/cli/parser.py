@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from traffic_lam.cli import catalogue, episodes, experiments, models, replay
+from traffic_lam.cli import catalogue, episodes, experiments, models, osm, replay
 from traffic_lam.cli.options import PROG, examples, paragraph
 
 
@@ -59,4 +59,5 @@ def build_parser() -> OneLineParser:
     replay.add_commands(commands)
     catalogue.add_commands(commands)
     models.add_commands(commands)
+    osm.add_commands(commands)
     return parser

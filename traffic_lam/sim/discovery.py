@@ -86,3 +86,30 @@ def sumo_tools() -> Path:
     if not tools.is_dir():
         raise SumoNotFoundError(f"SUMO tools folder missing at {tools}: {_INSTALL_HINT}")
     return tools
+
+
+def sumo_tool(name: str) -> Path:
+    """Return the path of one of SUMO's Python tools (``randomTrips.py``, ``routeSampler.py`` ...).
+
+    Args:
+        name: file name inside SUMO's ``tools`` folder.
+
+    Raises:
+        SumoNotFoundError: if the tool does not exist.
+    """
+    tool = sumo_tools() / name
+    if not tool.is_file():
+        raise SumoNotFoundError(f"SUMO tool '{name}' not found under {tool.parent}: {_INSTALL_HINT}")
+    return tool
+
+
+def sumo_data(name: str) -> Path:
+    """Return the path of a file in SUMO's ``data`` folder (``typemap/osmNetconvert.typ.xml`` ...).
+
+    Raises:
+        SumoNotFoundError: if the file does not exist.
+    """
+    path = sumo_home() / "data" / name
+    if not path.is_file():
+        raise SumoNotFoundError(f"SUMO data file '{name}' not found under {path.parent}: {_INSTALL_HINT}")
+    return path
