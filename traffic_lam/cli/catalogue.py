@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traffic_lam.cli.options import NETWORK_HELP, add_command
+
+if TYPE_CHECKING:
+    from traffic_lam.diagnostics import Problem
+    from traffic_lam.signals import SignalLayout
+    from traffic_lam.sim.network import NetworkSpec
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 """The scenario files shipped next to the package (a source checkout)."""
@@ -28,16 +34,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "check-network",
         summary="validate a network: signals, phases, lanes, problems",
         description="Read a network and report its controllable signals (green phases, incoming and outgoing "
-        "lanes, neighbours) and every problem found, without simulating.",
+        "lanes, neighbours) and every problem found, one line each as error or warning: programs the env cannot "
+        "drive, lanes two signals control, short yellows, repeated vehicle ids, routes with a gap, signals no "
+        "route passes; with --simulate also whether the demand jams under the network's own programs. Exit code "
+        "1 when an error was found (SUMO would refuse the files), 0 with warnings only (the network still "
+        "loads), 2 when the input is not a SUMO network at all.",
         usage_examples=[
             "traffic-lam check-network grid4x4",
             "traffic-lam check-network resco:cologne8",
             "traffic-lam check-network path/to/town.net.xml --route-file path/to/town.rou.xml",
+            "traffic-lam check-network networks/town --simulate",
         ],
         handler=check_network_command,
     )
     p.add_argument("network", help=NETWORK_HELP)
     p.add_argument("--route-file", help="routes for a bare .net.xml")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also run the network's own programs over its begin..end and warn when the demand jams "
+        "(vehicles never inserted, teleports, vehicles still running at the end)",
+    )
 
     p = add_command(
         commands,
@@ -69,21 +86,48 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def check_network_command(args: argparse.Namespace) -> int:
-    """``traffic-lam check-network``: print the network's signals and the problems found reading it.
+    """``traffic-lam check-network``: print the network's signals and every problem found.
 
     Per signal: its green phases as SUMO state strings (the actions, in order), its lanes and
-    its neighbours; the last line is ``no problems found`` or the list of problems.
+    its neighbours. Then one line per problem, ``error:`` or ``warning:`` first
+    (:func:`traffic_lam.diagnostics.check_network`; with ``args.simulate`` also a run of the
+    network's own programs); the last line is ``no problems found`` or their count.
+
+    Args:
+        args: ``network``, ``route_file`` and, optionally, ``simulate`` (default False).
+
+    Returns:
+        1 when an error was found (SUMO would refuse the files or the run fail), else 0; a
+        network with warnings only still loads and runs. Unreadable input raises instead
+        (the CLI prints one line and exits 2).
+
     """
-    from traffic_lam.report.summary import plural
-    from traffic_lam.signals import read_signal_layouts
+    from traffic_lam.diagnostics import check_network, simulate_own_programs
     from traffic_lam.sim.network import resolve_network
 
     spec = resolve_network(args.network, args.route_file)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        layouts = read_signal_layouts(spec.net_file, spec.additional_files)
+    check = check_network(spec)
+    _print_network(spec, check.layouts)
+    problems = list(check.problems)
+    if getattr(args, "simulate", False) and not check.errors:
+        run = simulate_own_programs(spec)
+        print(f"  {run.summary()}")
+        problems += run.problems()
+    for problem in problems:
+        print(f"  {problem.line()}")
+    print(_problem_count(problems) if problems else "  no problems found")
+    return 1 if check.errors else 0
+
+
+def _print_network(spec: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> None:
+    """The files the network is made of (every route file loaded, in order) and each controllable signal."""
+    from traffic_lam.report.summary import plural
+
     print(f"network {spec.name}: {spec.net_file}")
-    print(f"  routes: {', '.join(str(r) for r in spec.route_files)}")
+    routes = ", ".join(str(r) for r in spec.route_files)
+    print(f"  routes ({len(spec.route_files)} file(s), loaded in this order): {routes}")
+    if spec.additional_files:
+        print(f"  additional files: {', '.join(str(a) for a in spec.additional_files)}")
     times = f"{spec.begin:g}-{spec.end:g} s" if spec.begin is not None and spec.end is not None else "not set"
     print(f"  begin/end: {times}")
     print(f"  controlled signals: {len(layouts)}")
@@ -96,11 +140,16 @@ def check_network_command(args: argparse.Namespace) -> int:
         )
         for k, green in enumerate(layout.greens):
             print(f"      green {k}: {green}")
-    problems = [" ".join(str(w.message).split()) for w in caught]
-    print(f"  {plural(len(problems), 'problem')} found:" if problems else "  no problems found")
-    for problem in problems:
-        print(f"    - {problem}")
-    return 0
+
+
+def _problem_count(problems: Sequence[Problem]) -> str:
+    from traffic_lam.report.summary import plural
+
+    errors = sum(p.severity == "error" for p in problems)
+    return (
+        f"  {plural(len(problems), 'problem')} found ({plural(errors, 'error')}, "
+        f"{plural(len(problems) - errors, 'warning')})"
+    )
 
 
 def schema_command(args: argparse.Namespace) -> int:

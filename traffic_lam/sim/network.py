@@ -13,7 +13,9 @@ Begin and end times are taken from the ``.sumocfg`` (or ``network.yaml``) when p
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
@@ -139,6 +141,7 @@ def _resolve(network: str | Path) -> NetworkSpec:
         return _from_sumocfg(path, name=path.name.removesuffix(".sumocfg"))
     if path.name.endswith((".net.xml", ".net.xml.gz")):
         return NetworkSpec(path.name.split(".net.xml")[0], path)
+    _refuse_non_network(path)
     raise NetworkError(f"{path}: expected a folder, a .sumocfg or a .net.xml file")
 
 
@@ -152,6 +155,9 @@ def _from_folder(folder: Path, name: str) -> NetworkSpec:
     if len(configs) > 1:
         raise NetworkError(f"{folder}: several .sumocfg files ({', '.join(c.name for c in configs)}); name one")
     nets = sorted(folder.glob("*.net.xml")) + sorted(folder.glob("*.net.xml.gz"))
+    osm = sorted(p for p in folder.iterdir() if p.name.endswith(_OSM_SUFFIXES))
+    if not nets and osm:
+        _refuse_non_network(osm[0])
     if len(nets) != 1:
         raise NetworkError(
             f"{folder}: expected network.yaml, one .sumocfg or exactly one .net.xml, found {len(nets)} nets"
@@ -232,8 +238,75 @@ def _number(raw: object, path: Path, key: str) -> float | None:
 def _check_files(spec: NetworkSpec) -> None:
     if not spec.net_file.is_file():
         raise NetworkError(f"net file not found: {spec.net_file}")
+    _refuse_non_network(spec.net_file)
     for f in spec.route_files + spec.additional_files:
         if not f.is_file():
             raise NetworkError(f"file named by network '{spec.name}' not found: {f}")
     if not spec.route_files:
         raise NetworkError(f"network '{spec.name}' has no routes: pass route_file= (a .rou.xml)")
+
+
+_OSM_SUFFIXES = (".osm", ".osm.xml", ".osm.gz", ".osm.bz2", ".osm.pbf", ".pbf")
+_SNIFF_BYTES = 4096
+
+
+def _refuse_non_network(path: Path) -> None:
+    """Raise a one-line NetworkError when ``path`` is not a SUMO network: say what it is and what to run.
+
+    Recognised: an empty file, an OpenStreetMap extract (XML, ``.bz2`` or ``.pbf``, whatever
+    its name), another XML document (routes, a configuration ...), text that is not XML, and a
+    SUMO network cut short (no closing ``</net>``). A file that looks like a network passes.
+    """
+    head = _head(path)
+    if not head.strip():
+        raise NetworkError(f"{path}: the file is empty, not a SUMO network")
+    name = path.name
+    for suffix in (*_OSM_SUFFIXES, ".net.xml.gz", ".net.xml", ".xml", ".gz", ".bz2"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    import_hint = f"run traffic-lam import-osm {path} --out networks/{name or 'city'}"
+    if head.startswith(b"BZh") or b"OSMHeader" in head[:64]:
+        raise NetworkError(f"{path}: an OpenStreetMap extract (compressed or PBF), not a SUMO network: {import_hint}")
+    root = _root_tag(head)
+    if root == "osm":
+        raise NetworkError(f"{path}: an OpenStreetMap file, not a SUMO network: {import_hint}")
+    if root is None:
+        raise NetworkError(f"{path}: not XML, so not a SUMO network (expected a <net> written by netconvert)")
+    if root != "net":
+        raise NetworkError(f"{path}: a <{root}> XML file, not a SUMO network (expected a <net> written by netconvert)")
+    if path.name.endswith(".net.xml") and not _ends_with(path, b"</net>"):
+        raise NetworkError(
+            f"{path}: a SUMO network cut short (no closing </net>, truncated XML): write it again "
+            "(netconvert, or traffic-lam import-osm for an OpenStreetMap extract)"
+        )
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            head = f.read(_SNIFF_BYTES)
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.open(path, "rb") as f:
+                head = f.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise NetworkError(f"{path}: cannot read the file ({exc})") from None
+    return head
+
+
+def _root_tag(head: bytes) -> str | None:
+    """Name of the first element of an XML document's head (after declarations and comments), or None."""
+    text = head.decode("utf-8", errors="replace")
+    text = re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", text, flags=re.S).lstrip("\ufeff \t\r\n")
+    match = re.match(r"<([A-Za-z_][\w.:-]*)", text)
+    return match.group(1) if match else None
+
+
+def _ends_with(path: Path, closing: bytes) -> bool:
+    """Whether the file's last bytes, past trailing blanks and comments, are ``closing``."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - _SNIFF_BYTES))
+        tail = f.read()
+    tail = re.sub(rb"<!--.*?-->", b"", tail, flags=re.S).rstrip()
+    return tail.endswith(closing)
