@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from traffic_lam.errors import NetworkError
+from traffic_lam.errors import NetworkError, SimulationError
 from traffic_lam.osm.tools import run_binary
 from traffic_lam.sim.discovery import sumo_data
 
@@ -60,10 +60,15 @@ def netconvert_osm(osm: Path, net: Path, bbox: tuple[float, float, float, float]
     args += [*NETCONVERT_OPTIONS, "--output-file", str(net)]
     if bbox is not None:
         args += ["--keep-edges.in-geo-boundary", ",".join(f"{v:.7f}" for v in bbox)]
-    run_binary("netconvert", args, f"netconvert of {osm}")
+    try:
+        run_binary("netconvert", args, f"netconvert of {osm}")
+    except SimulationError as exc:
+        if "no edges" not in str(exc).lower():
+            raise
     summary = read_summary(net) if net.is_file() else NetSummary(0, ())
     if summary.edges == 0:
-        raise NetworkError(f"{osm}: no roads cars use (OSM highway ways) in the extract{' and bbox' if bbox else ''}")
+        where = " inside --bbox" if bbox else ""
+        raise NetworkError(f"{osm}: no roads cars use (OSM highway ways for passenger cars){where}")
     if not summary.signals:
         raise NetworkError(
             f"{osm}: {summary.edges} road edges but no traffic signals (OSM highway=traffic_signals nodes): "

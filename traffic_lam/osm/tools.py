@@ -32,6 +32,7 @@ def _run(command: list[str], what: str) -> str:
     output = done.stdout + done.stderr
     if done.returncode != 0:
         lines = [line for line in output.splitlines() if line.strip()]
-        errors = [line for line in lines if "error" in line.lower()] or lines or ["no output"]
-        raise SimulationError(f"{what} failed: {' '.join(errors[-1].split())}")
+        errors = [line for line in lines if line.lower().startswith("error")]
+        errors = errors or [line for line in lines if "error" in line.lower()] or lines or ["no output"]
+        raise SimulationError(f"{what} failed: {' '.join(errors[0].split())}")
     return output
