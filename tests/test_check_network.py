@@ -94,6 +94,12 @@ def test_an_unrouted_trip_counts_along_its_shortest_path(tmp_path):
     (problem,) = _problems(folder)
     unpassed = re.findall(r"'(\w+)'", problem)
     assert problem.startswith("warning: 1 signal(s) no route") and unpassed in (["A1"], ["B0"])
+    (folder / "city.rou.xml").write_text('<routes><trip id="t" depart="0" from="B1right1" to="left0A0"/></routes>\n')
+    (problem, _) = _problems(folder)  # B1right1 leaves the map: no path back
+    assert problem == (
+        "error: city.rou.xml: 1 route(s) SUMO cannot drive, e.g. trip 't': "
+        "no path for passenger cars from edge 'B1right1' to 'left0A0'"
+    )
 
 
 def test_a_one_second_yellow_is_a_warning(tmp_path):

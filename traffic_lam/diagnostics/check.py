@@ -11,6 +11,7 @@ from traffic_lam.diagnostics.routes import (
     duplicate_id_problems,
     read_demand,
     route_gap_problems,
+    route_trips,
     unpassed_signal_problems,
 )
 from traffic_lam.diagnostics.signals import program_problems, shared_lane_problems, yellow_problems
@@ -67,8 +68,9 @@ def check_network(network: NetworkSpec) -> NetworkCheck:
     layouts, kept = _layouts(network, {_light(p.message) for p in problems})
     demand = read_demand(network.route_files)
     problems += kept + shared_lane_problems(net) + yellow_problems(layouts)
-    problems += demand.unreadable + duplicate_id_problems(demand) + route_gap_problems(net, demand)
-    problems += unpassed_signal_problems(net, demand, layouts)
+    trips = route_trips(net, demand)
+    problems += demand.unreadable + duplicate_id_problems(demand) + route_gap_problems(net, demand, trips)
+    problems += unpassed_signal_problems(demand, trips, layouts)
     return NetworkCheck(layouts, tuple(sorted(problems, key=lambda p: p.severity != "error")))
 
 

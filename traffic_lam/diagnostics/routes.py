@@ -103,13 +103,54 @@ def duplicate_id_problems(demand: Demand) -> list[Problem]:
     return problems
 
 
-def route_gap_problems(net: Any, demand: Demand) -> list[Problem]:
-    """Routes naming an edge the net lacks, or two consecutive edges with no connection: one error per file."""
+@dataclass(frozen=True)
+class TripRouting:
+    """The unrouted trips, routed: the edges they use and the legs with no path.
+
+    Attributes:
+        edges: every edge on a routed leg's path, plus every trip's own ``from``/``via``/``to`` edges.
+        unroutable: ``(file, trip id, reason)`` of each trip with an unknown edge or no path between two legs.
+
+    """
+
+    edges: frozenset[str]
+    unroutable: tuple[tuple[str, str, str], ...]
+
+
+def route_trips(net: Any, demand: Demand) -> TripRouting:
+    """Route each trip leg along the shortest passenger path (the first :data:`MAX_ROUTED_TRIPS` distinct legs)."""
+    edges: set[str] = set()
+    paths: dict[tuple[str, str], bool] = {}
+    unroutable: list[tuple[str, str, str]] = []
+    for file, ident, legs in demand.trips:
+        edges.update(legs)
+        missing = [edge for edge in legs if not net.hasEdge(edge)]
+        if missing:
+            unroutable.append((file, ident, f"edge '{missing[0]}' is not in the network"))
+            continue
+        for a, b in itertools.pairwise(legs):
+            if (a, b) not in paths and len(paths) < MAX_ROUTED_TRIPS:
+                path, _ = net.getShortestPath(net.getEdge(a), net.getEdge(b), vClass="passenger")
+                paths[a, b] = path is not None
+                edges.update(e.getID() for e in path or ())
+            if not paths.get((a, b), True):
+                unroutable.append((file, ident, f"no path for passenger cars from edge '{a}' to '{b}'"))
+                break
+    return TripRouting(frozenset(edges), tuple(unroutable))
+
+
+def route_gap_problems(net: Any, demand: Demand, trips: TripRouting) -> list[Problem]:
+    """Routes naming an edge the net lacks or with two unconnected consecutive edges, and trips with no path.
+
+    One error per file: SUMO refuses such a vehicle.
+    """
     broken: dict[str, list[str]] = {}
     for file, ident, edges in demand.routes:
         reason = _route_gap(net, edges)
         if reason is not None:
             broken.setdefault(file, []).append(f"route '{ident}': {reason}")
+    for file, ident, reason in trips.unroutable:
+        broken.setdefault(file, []).append(f"trip '{ident}': {reason}")
     return [
         Problem("error", "route-gap", f"{file}: {len(reasons)} route(s) SUMO cannot drive, e.g. {reasons[0]}")
         for file, reasons in broken.items()
@@ -128,9 +169,9 @@ def _route_gap(net: Any, edges: tuple[str, ...]) -> str | None:
     return None
 
 
-def unpassed_signal_problems(net: Any, demand: Demand, layouts: Mapping[str, SignalLayout]) -> list[Problem]:
+def unpassed_signal_problems(demand: Demand, trips: TripRouting, layouts: Mapping[str, SignalLayout]) -> list[Problem]:
     """Controlled signals whose incoming edges no route, flow or trip uses: one warning naming them."""
-    used = {edge for _, _, edges in demand.routes for edge in edges} | _trip_edges(net, demand)
+    used = {edge for _, _, edges in demand.routes for edge in edges} | trips.edges
     idle = [sid for sid, layout in layouts.items() if not {lane_edge(lane) for lane in layout.in_lanes} & used]
     if not idle:
         return []
@@ -139,18 +180,3 @@ def unpassed_signal_problems(net: Any, demand: Demand, layouts: Mapping[str, Sig
         "and learn nothing there"
     )
     return [Problem("warning", "unpassed-signal", message)]
-
-
-def _trip_edges(net: Any, demand: Demand) -> set[str]:
-    """Edges the unrouted trips use: the shortest passenger path of each leg (up to a cap), else the leg's ends."""
-    edges: set[str] = set()
-    routed: set[tuple[str, str]] = set()
-    for _, _, legs in demand.trips:
-        edges.update(legs)
-        for a, b in itertools.pairwise(legs):
-            if (a, b) in routed or len(routed) >= MAX_ROUTED_TRIPS or not (net.hasEdge(a) and net.hasEdge(b)):
-                continue
-            routed.add((a, b))
-            path, _ = net.getShortestPath(net.getEdge(a), net.getEdge(b), vClass="passenger")
-            edges.update(e.getID() for e in path or ())
-    return edges

@@ -254,8 +254,9 @@ def _refuse_non_network(path: Path) -> None:
     """Raise a one-line NetworkError when ``path`` is not a SUMO network: say what it is and what to run.
 
     Recognised: an empty file, an OpenStreetMap extract (XML, ``.bz2`` or ``.pbf``, whatever
-    its name), another XML document (routes, a configuration ...), text that is not XML, and a
-    SUMO network cut short (no closing ``</net>``). A file that looks like a network passes.
+    its name), another XML document (routes, a configuration ...), text that is not XML, and an
+    uncompressed SUMO network cut short (no closing ``</net>``; a ``.gz`` one is not read to its
+    end here). A file that looks like a network passes.
     """
     head = _head(path)
     if not head.strip():
@@ -275,7 +276,7 @@ def _refuse_non_network(path: Path) -> None:
         raise NetworkError(f"{path}: not XML, so not a SUMO network (expected a <net> written by netconvert)")
     if root != "net":
         raise NetworkError(f"{path}: a <{root}> XML file, not a SUMO network (expected a <net> written by netconvert)")
-    if path.name.endswith(".net.xml") and not _ends_with(path, b"</net>"):
+    if path.suffix != ".gz" and not _ends_with(path, b"</net>"):
         raise NetworkError(
             f"{path}: a SUMO network cut short (no closing </net>, truncated XML): write it again "
             "(netconvert, or traffic-lam import-osm for an OpenStreetMap extract)"
