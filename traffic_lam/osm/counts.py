@@ -85,6 +85,7 @@ def routes_from_counts(net: Path, counts: list[Count], out: Path, seed: int) -> 
         "routeSampler.py",
         ["-r", str(candidates), "-d", str(edgedata), "-o", str(out), "--seed", str(seed), "--prefix", "count"],
         "routeSampler.py",
+        out.parent,
     )
     candidates.unlink()
     edgedata.unlink()

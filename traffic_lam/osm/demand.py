@@ -73,6 +73,7 @@ def random_routes(net: Path, out: Path, veh_per_h: float, seed: int, end: float,
         ["-n", str(net), "-o", str(trips), "-b", "0", "-e", f"{end:g}", "-p", f"{period:.6f}", "--seed", str(seed),
          "--fringe-factor", "10", "--min-distance", "100", "--prefix", prefix],
         "randomTrips.py",
+        out.parent,
     )  # fmt: skip
     run_binary(
         "duarouter",
@@ -81,6 +82,9 @@ def random_routes(net: Path, out: Path, veh_per_h: float, seed: int, end: float,
         "duarouter",
     )  # fmt: skip
     trips.unlink(missing_ok=True)
+    side = out.parent / "routes.rou.xml"  # randomTrips' own routing output, unused
+    if side != out:
+        side.unlink(missing_ok=True)
     out.with_name(out.name.replace(".rou.xml", ".rou.alt.xml")).unlink(missing_ok=True)
     return out
 
