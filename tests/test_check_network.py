@@ -58,6 +58,17 @@ def test_leftover_trips_beside_routes_are_named_and_an_error(tmp_path, capsys):
     assert lines[-1] == "  1 problem found (1 error, 0 warnings)"
 
 
+def test_trips_beside_routes_with_other_ids_are_a_warning(tmp_path, capsys):
+    folder = _copy(tmp_path)
+    (folder / "trips.trips.xml").write_text(
+        '<routes><trip id="t0" depart="0" from="left0A0" to="A0right0"/></routes>\n'
+    )
+    code, lines = _run(capsys, str(folder))
+    assert code == 0
+    (warning,) = [line for line in lines if line.startswith("  warning:")]
+    assert warning.startswith("  warning: both trips.trips.xml and city.rou.xml are loaded: ")
+
+
 def test_an_id_twice_in_one_file_is_an_error(tmp_path):
     folder = _copy(tmp_path)
     _edit(folder / "city.rou.xml", 'id="veh1"', 'id="veh0"')

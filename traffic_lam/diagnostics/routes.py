@@ -35,6 +35,7 @@ class Demand:
     """What the route files hold.
 
     Attributes:
+        files: the route files' names, in load order.
         ids: files each id appears in, in load order (a file repeated for an id twice in it).
         routes: ``(file, route or vehicle id, edges)`` of every explicit route.
         trips: ``(file, trip id, edges)``: the ``from``, ``via`` and ``to`` edges of each unrouted trip.
@@ -42,6 +43,7 @@ class Demand:
 
     """
 
+    files: list[str] = field(default_factory=list)
     ids: dict[str, list[str]] = field(default_factory=dict)
     routes: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     trips: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
@@ -52,6 +54,7 @@ def read_demand(route_files: Sequence[Path]) -> Demand:
     """Read every route file (a file that cannot be parsed becomes an error problem)."""
     demand = Demand()
     for path in route_files:
+        demand.files.append(path.name)
         try:
             with open_xml(path) as handle:
                 root = ET.parse(handle).getroot()
@@ -82,24 +85,33 @@ def _routes_in(element: ET.Element) -> Iterator[ET.Element]:
 
 
 def duplicate_id_problems(demand: Demand) -> list[Problem]:
-    """Ids loaded more than once, one error per group of files (SUMO refuses a repeated id)."""
+    """Ids loaded more than once, one error per group of files (SUMO refuses a repeated id).
+
+    A ``.trips.xml`` loaded beside a ``.rou.xml`` without repeating its ids is a warning: if
+    it holds the trips the routes were made from (randomTrips' leftover), the demand runs twice.
+    """
     groups: dict[tuple[str, ...], list[str]] = {}
     for ident, files in demand.ids.items():
         if len(files) > 1:
             groups.setdefault(tuple(files), []).append(ident)
     problems = []
+    named: set[str] = set()
     for files, ids in groups.items():
         distinct = list(dict.fromkeys(files))
         where = f"twice in {files[0]}" if len(distinct) == 1 else f"in each of {', '.join(distinct)}"
         leftover = [f for f in distinct if f.endswith(_LEFTOVER)] if len(distinct) > 1 else []
+        named.update(leftover)
         hint = f" ({leftover[0]} looks like randomTrips' leftover trips: remove it)" if leftover else ""
-        problems.append(
-            Problem(
-                "error",
-                "duplicate-ids",
-                f"{len(ids)} vehicle id(s) appear {where}, e.g. {names(ids, 3)}: SUMO refuses a repeated id{hint}",
-            )
+        message = f"{len(ids)} vehicle id(s) appear {where}, e.g. {names(ids, 3)}: SUMO refuses a repeated id{hint}"
+        problems.append(Problem("error", "duplicate-ids", message))
+    trips = [f for f in demand.files if f.endswith(_LEFTOVER) and f not in named]
+    routed = [f for f in demand.files if f.endswith((".rou.xml", ".rou.xml.gz"))]
+    if trips and routed:
+        message = (
+            f"both {trips[0]} and {routed[0]} are loaded: if {trips[0]} holds the trips {routed[0]} was routed "
+            "from (randomTrips' leftover), every vehicle runs twice; remove it or name the route files"
         )
+        problems.append(Problem("warning", "leftover-trips", message))
     return problems
 
 
