@@ -176,3 +176,11 @@ def test_committed_extract_is_small_osm_xml():
     assert EXTRACT.stat().st_size < 300_000
     with gzip.open(EXTRACT, "rt") as stream:
         assert "<osm" in stream.read(500)
+
+
+def test_relative_paths_work_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "centre.osm.xml.gz").write_bytes(EXTRACT.read_bytes())
+    assert main(["import-osm", "maps/centre.osm.xml.gz", "--out", "nets/centre", "--demand", "300"]) == 0
+    assert (tmp_path / "nets" / "centre" / "centre.rou.xml").is_file()

@@ -6,7 +6,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from traffic_lam.errors import ConfigError
@@ -62,6 +62,7 @@ def import_osm(request: ImportRequest, recipe: Sequence[str] = (), say: Callable
         ConfigError: on a bad input file, option or output folder (nothing is created).
         NetworkError: if the map has no roads or no signals, or jams even at the lightest demand.
     """
+    request = _absolute(request)  # the SUMO tools run in scratch folders: relative paths would not resolve there
     _check_files(request)
     name = request.out.name
     with staged_folder(request.out) as stage, tempfile.TemporaryDirectory(prefix="traffic-lam-osm-") as scratch:
@@ -77,6 +78,17 @@ def import_osm(request: ImportRequest, recipe: Sequence[str] = (), say: Callable
         command = " ".join(shlex.quote(part) for part in recipe) or f"traffic-lam import-osm {request.source}"
         write_description(stage, name, description, request.end, command)
     return request.out
+
+
+def _absolute(request: ImportRequest) -> ImportRequest:
+    """``request`` with every path made absolute."""
+    return replace(
+        request,
+        source=request.source.absolute(),
+        out=request.out.absolute(),
+        routes=request.routes.absolute() if request.routes is not None else None,
+        counts=request.counts.absolute() if request.counts is not None else None,
+    )
 
 
 def _check_files(request: ImportRequest) -> None:
