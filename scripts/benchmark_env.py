@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,10 +33,11 @@ import time
 
 OURS = r"""
 import json, sys, time
+import libsumo  # imported before the clock starts, as the floor does
 import numpy as np
 import traffic_lam
 seconds, seed, network = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 env = traffic_lam.make_env(network, delta_time=5, yellow_time=2, min_green=5, max_green=50,
                            begin_time=0, end_time=seconds)
 rng = np.random.default_rng(seed)
@@ -45,7 +47,8 @@ while env.agents:
     obs, rewards, terms, truncs, infos = env.step(actions)
 system = next(iter(infos.values()))["system"]
 env.close()
-print(json.dumps({"seconds": time.perf_counter() - t0, "arrived": system["arrived"]}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "arrived": system["arrived"],
+                  "departed": system["departed"]}))
 """
 
 FLOOR = r"""
@@ -57,7 +60,7 @@ from traffic_lam.sim.discovery import sumo_binary
 from traffic_lam.sim.network import resolve_network
 seconds, seed, network = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 spec = resolve_network(network)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 signals = {k: TrafficSignal(v, SignalTiming(5, 2, 0, 5, 50)) for k, v in read_signal_layouts(spec.net_file).items()}
 libsumo.start([sumo_binary(), "-n", str(spec.net_file), "-r", ",".join(map(str, spec.route_files)), "--begin", "0",
                "--end", str(seconds), "--seed", str(seed), "--no-step-log", "--no-warnings",
@@ -76,8 +79,9 @@ while t < seconds:
         libsumo.trafficlight.setRedYellowGreenState(k, state)
     libsumo.simulationStep()
     t += 1
+inserted = int(libsumo.simulation.getParameter("", "stats.vehicles.inserted"))
 libsumo.close()
-print(json.dumps({"seconds": time.perf_counter() - t0}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "departed": inserted}))
 """
 
 SUMO_RL = r"""
@@ -103,14 +107,14 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 """
 
 
-def run_ours(network: str, seconds: int, seed: int) -> float:
-    """Seconds our env takes for one episode on ``network`` (random valid actions), in a fresh process."""
-    return _python(OURS, str(seconds), str(seed), network)["seconds"]
+def run_ours(network: str, seconds: int, seed: int) -> dict:
+    """Our env's episode on ``network`` (random valid actions) in a fresh process: wall ``seconds`` and ``cpu`` s."""
+    return _python(OURS, str(seconds), str(seed), network)
 
 
-def run_floor(network: str, seconds: int, seed: int) -> float:
-    """Seconds the same-control floor takes for one episode on ``network``, in a fresh process."""
-    return _python(FLOOR, str(seconds), str(seed), network)["seconds"]
+def run_floor(network: str, seconds: int, seed: int) -> dict:
+    """The same-control floor's episode on ``network`` in a fresh process: wall ``seconds`` and ``cpu`` s."""
+    return _python(FLOOR, str(seconds), str(seed), network)
 
 
 def _python(code: str, *args: str) -> dict:
@@ -122,6 +126,11 @@ def _python(code: str, *args: str) -> dict:
 
 def raw_sumo(binary: str, inputs: list[str], seconds: int, seed: int, collisions: bool) -> float:
     """Seconds the ``sumo`` binary takes for one episode of ``inputs`` (``-c cfg`` or ``-n net -r routes``)."""
+    return raw_sumo_times(binary, inputs, seconds, seed, collisions)["seconds"]
+
+
+def raw_sumo_times(binary: str, inputs: list[str], seconds: int, seed: int, collisions: bool) -> dict:
+    """As :func:`raw_sumo`: wall ``seconds`` and the process's ``cpu`` seconds."""
     command = [
         binary,
         *inputs,
@@ -140,9 +149,14 @@ def raw_sumo(binary: str, inputs: list[str], seconds: int, seed: int, collisions
     ]
     if collisions:
         command += ["--collision.check-junctions", "true"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return {"seconds": time.perf_counter() - t0, "cpu": _children_cpu() - c0}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -174,8 +188,8 @@ def main() -> int:
         seed = round_ + 1
         times["raw sumo"].append(raw_sumo(binary, ["-c", sumocfg], args.seconds, seed, collisions=False))
         times["raw sumo + junction collisions"].append(raw_sumo(binary, ["-c", sumocfg], args.seconds, seed, True))
-        times["floor: libsumo + same random control"].append(run_floor("resco:grid4x4", args.seconds, seed))
-        times["traffic_lam"].append(run_ours("resco:grid4x4", args.seconds, seed))
+        times["floor: libsumo + same random control"].append(run_floor("resco:grid4x4", args.seconds, seed)["seconds"])
+        times["traffic_lam"].append(run_ours("resco:grid4x4", args.seconds, seed)["seconds"])
         if not args.skip_sumo_rl:
             times["sumo-rl (libsumo)"].append(
                 _python(SUMO_RL, str(args.seconds), str(seed), str(spec.net_file), str(spec.route_files[0]))["seconds"]

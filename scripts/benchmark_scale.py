@@ -19,13 +19,17 @@ the env beyond the floor, ``(env - floor) / decisions``, next to SUMO's own simu
 same interval, ``floor / decisions`` (the floor is SUMO simulating the controlled traffic). A
 decision is one step of every signal (``delta_time`` = 5 s simulated).
 
-Usage: python scripts/benchmark_scale.py [--rounds 3] [--seconds 900] [--sizes 7 10] [--cache DIR]
+Wall time is what the targets speak of; CPU time (user + system of the run's own process) is printed
+too, as it is steadier on a busy machine. ``--baseline DIR`` also runs the env from another checkout of
+traffic_lam (e.g. a ``git worktree`` of an older commit), interleaved, for before/after ratios.
+
+Usage: python scripts/benchmark_scale.py [--rounds 3] [--seconds 900] [--sizes 7 10] [--cache DIR] [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import statistics
 import sys
 import tempfile
@@ -77,29 +81,44 @@ def _raw_inputs(network: str) -> list[str]:
     return ["-n", str(spec.net_file), "-r", ",".join(map(str, spec.route_files))]
 
 
-@dataclasses.dataclass
-class Times:
-    """Wall seconds per round of one map's three runs."""
-
-    raw: list[float] = dataclasses.field(default_factory=list)
-    floor: list[float] = dataclasses.field(default_factory=list)
-    env: list[float] = dataclasses.field(default_factory=list)
+RUNS = ("raw", "floor", "env")
 
 
-def _table(maps: dict[str, tuple[int, str]], times: dict[str, Times], seconds: int) -> list[str]:
+def _run(kind: str, network: str, seconds: int, seed: int, binary: str, baseline: str | None) -> dict:
+    """One fresh-process run: ``{"seconds": wall, "cpu": cpu}``."""
+    if kind == "raw":
+        return benchmark_env.raw_sumo_times(binary, _raw_inputs(network), seconds, seed, collisions=False)
+    if kind == "floor":
+        return benchmark_env.run_floor(network, seconds, seed)
+    if kind == "env":
+        return benchmark_env.run_ours(network, seconds, seed)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = baseline or ""  # the baseline checkout's traffic_lam comes first
+    try:
+        return benchmark_env.run_ours(network, seconds, seed)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def _table(maps: dict[str, tuple[int, str]], times: dict, measure: str, seconds: int) -> list[str]:
     decisions = seconds // DELTA_TIME
+    baseline = any("baseline" in runs for runs in times.values())
     rows = [
         "| map | signals | raw s | floor s | env s | env / floor | env / raw "
-        "| (env − floor) / decision ms | floor / decision ms | overhead / SUMO |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| (env − floor) / decision ms | floor / decision ms | overhead / SUMO |"
+        + (" env / baseline |" if baseline else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if baseline else ""),
     ]
     for name, (signals, _) in maps.items():
-        t = times[name]
-        raw, floor, env = (statistics.median(v) for v in (t.raw, t.floor, t.env))
+        med = {kind: statistics.median(r[measure] for r in runs) for kind, runs in times[name].items()}
+        raw, floor, env = med["raw"], med["floor"], med["env"]
         over, sim = (env - floor) / decisions * 1e3, floor / decisions * 1e3
         rows.append(
             f"| {name} | {signals} | {raw:.2f} | {floor:.2f} | {env:.2f} | {env / floor:.2f}× | {env / raw:.2f}× "
-            f"| {over:.2f} | {sim:.2f} | {over / sim:.2f} |"
+            f"| {over:.2f} | {sim:.2f} | {over / sim:.2f} |" + (f" {env / med['baseline']:.2f}× |" if baseline else "")
         )
     return rows
 
@@ -111,6 +130,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[7, 10], help="generated grid sides (default 7 10)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "traffic_lam-scale-maps")
     parser.add_argument("--only", nargs="*", help="map names to run (default all)")
+    parser.add_argument("--baseline", help="also run the env from this checkout of traffic_lam (before/after)")
     args = parser.parse_args()
 
     from traffic_lam.signals import read_signal_layouts
@@ -123,21 +143,17 @@ def main() -> int:
         networks = {k: v for k, v in networks.items() if k in args.only}
     maps = {k: (len(read_signal_layouts(resolve_network(v).net_file)), v) for k, v in networks.items()}
     binary = sumo_binary("sumo")
-    times = {name: Times() for name in maps}
+    kinds = RUNS + (("baseline",) if args.baseline else ())
+    times: dict[str, dict[str, list[dict]]] = {name: {kind: [] for kind in kinds} for name in maps}
     for round_ in range(args.rounds):
-        seed = round_ + 1
         for name, (_, network) in maps.items():
-            t = times[name]
-            t.raw.append(benchmark_env.raw_sumo(binary, _raw_inputs(network), args.seconds, seed, collisions=False))
-            t.floor.append(benchmark_env.run_floor(network, args.seconds, seed))
-            t.env.append(benchmark_env.run_ours(network, args.seconds, seed))
-            print(
-                f"round {round_ + 1}/{args.rounds} {name}: raw {t.raw[-1]:.2f} s, floor {t.floor[-1]:.2f} s, "
-                f"env {t.env[-1]:.2f} s",
-                flush=True,
-            )
-    print(f"\n{args.seconds} s simulated, delta {DELTA_TIME} s, {args.rounds} rounds, medians:")
-    print("\n".join(_table(maps, times, args.seconds)))
+            for kind in kinds:
+                times[name][kind].append(_run(kind, network, args.seconds, round_ + 1, binary, args.baseline))
+            shown = ", ".join(f"{kind} {runs[-1]['seconds']:.2f} s" for kind, runs in times[name].items())
+            print(f"round {round_ + 1}/{args.rounds} {name}: {shown}", flush=True)
+    for measure, title in (("seconds", "wall"), ("cpu", "CPU")):
+        print(f"\n{title} time, {args.seconds} s simulated, delta {DELTA_TIME} s, {args.rounds} rounds, medians:")
+        print("\n".join(_table(maps, times, measure, args.seconds)))
     print(
         "\noverhead / SUMO: the env's cost beyond the floor per decision (one step of every signal) "
         "over the floor's cost per decision (SUMO simulating that interval under the same control)."
