@@ -143,7 +143,7 @@ class SimulationEngine:
         self.totals = dict.fromkeys(COUNTERS, 0)
         step_counts = dict.fromkeys(COUNTERS, 0)
         self._measure()
-        observations = {sid: self.observation(signal) for sid, signal in self.signals.items()}
+        observations = self._observe()
         check_observations(observations, self._observation_name, self.time)
         return observations, self._infos(step_counts)
 
@@ -188,7 +188,7 @@ class SimulationEngine:
         for name in names:
             self.totals[name] += step_counts[name]
         self._measure()
-        observations = {sid: self.observation(signal) for sid, signal in self.signals.items()}
+        observations = self._observe()
         rewards = {sid: float(self.rewards[sid](signal)) for sid, signal in self.signals.items()}
         check_observations(observations, self._observation_name, time)
         check_rewards(rewards, self._reward_name, time)
@@ -208,11 +208,19 @@ class SimulationEngine:
         subscriptions would be evaluated by SUMO at every step, decision or not.)
         """
         self._lane_cache = {}
+        fetch = self._lane_values
         for sid, signal in self.signals.items():
-            signal.lanes = LaneMeasurements(self._lane_values, self._in_index[sid], self._out_index[sid])
+            signal.lanes = LaneMeasurements(fetch, self._in_index[sid], self._out_index[sid])
             signal.now = self.time
         if self._program:
             self._read_program_greens()
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        """Every signal's observation: all at once where the observation can (``observe_all``), else one by one."""
+        observe_all = getattr(self.observation, "observe_all", None)
+        if observe_all is None:
+            return {sid: self.observation(signal) for sid, signal in self.signals.items()}
+        return observe_all(self.signals)
 
     def _read_program_greens(self) -> None:
         """Program control: record which green each light's program shows (kept through transitions)."""

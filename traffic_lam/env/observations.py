@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +37,14 @@ class Observation(ABC):
     def __call__(self, signal: TrafficSignal) -> np.ndarray:
         """The observation of ``signal`` now (``signal.now``)."""
 
+    def observe_all(self, signals: Mapping[str, TrafficSignal]) -> dict[str, np.ndarray]:
+        """The observation of every signal now, by id: one :meth:`__call__` each.
+
+        A subclass may compute all signals at once instead; the result must equal the
+        per-signal calls (see :class:`DefaultObservation`).
+        """
+        return {sid: self(signal) for sid, signal in signals.items()}
+
 
 def _phase_one_hot(signal: TrafficSignal) -> np.ndarray:
     one_hot = np.zeros(signal.num_greens, dtype=np.float32)
@@ -51,6 +60,9 @@ class DefaultObservation(Observation):
     the lane's capacity at 7.5 m per vehicle.
     """
 
+    def __init__(self) -> None:
+        self._batch: tuple[Any, _BatchPlan] | None = None
+
     def space(self, signal: TrafficSignal) -> spaces.Box:
         """Box of size n_greens + 1 + 2 * n_incoming_lanes in [0, 1]."""
         size = signal.num_greens + 1 + 2 * len(signal.layout.in_lanes)
@@ -65,6 +77,84 @@ class DefaultObservation(Observation):
         out[n + 1 : n + 1 + lanes] = signal.density()
         out[n + 1 + lanes :] = signal.queue_density()
         return out
+
+    def observe_all(self, signals: Mapping[str, TrafficSignal]) -> dict[str, np.ndarray]:
+        """Every signal's observation from one numpy pass over all their incoming lanes.
+
+        Equal to the per-signal :meth:`__call__`: one float32 buffer is filled for all
+        signals and split into one view per signal. Signals whose measurements come from
+        different sources (not one engine's) are observed one by one.
+        """
+        first = next(iter(signals.values()), None)
+        if first is None or any(s.lanes.source != first.lanes.source for s in signals.values()):
+            return super().observe_all(signals)
+        plan = self._plan(signals)
+        source = first.lanes.source
+        out = np.zeros(plan.size, dtype=np.float32)
+        out[plan.density] = np.minimum(1.0, source("vehicles")[plan.lanes] * plan.inverse_capacity)
+        out[plan.queue] = np.minimum(1.0, source("halting")[plan.lanes] * plan.inverse_capacity)
+        out[plan.phase + np.fromiter((s.green for s in signals.values()), int, len(signals))] = 1.0
+        out[plan.min_green] = [s.min_green_passed() for s in signals.values()]
+        return dict(zip(signals, np.split(out, plan.splits), strict=True))
+
+    def _plan(self, signals: Mapping[str, TrafficSignal]) -> _BatchPlan:
+        """Where each signal's values go in the shared buffer (kept for the last set of signals seen)."""
+        key = (tuple(signals), tuple(id(s.lanes.in_index) for s in signals.values()))
+        cached = self._batch
+        if cached is None or cached[0] != key:
+            cached = (key, _BatchPlan.of(signals))
+            self._batch = cached
+        return cached[1]
+
+
+@dataclass(frozen=True)
+class _BatchPlan:
+    """Positions of every signal's default observation in one flat buffer.
+
+    Attributes:
+        size: total length of the buffer.
+        splits: where one signal's observation ends and the next begins.
+        lanes: every signal's incoming lanes, in order, as positions in the source's lane list.
+        inverse_capacity: 1 / capacity of each of those lanes.
+        density: buffer positions of their densities.
+        queue: buffer positions of their queue densities.
+        phase: buffer position of each signal's first green flag.
+        min_green: buffer position of each signal's min-green flag.
+
+    """
+
+    size: int
+    splits: np.ndarray
+    lanes: np.ndarray
+    inverse_capacity: np.ndarray
+    density: np.ndarray
+    queue: np.ndarray
+    phase: np.ndarray
+    min_green: np.ndarray
+
+    @classmethod
+    def of(cls, signals: Mapping[str, TrafficSignal]) -> _BatchPlan:
+        """The plan for ``signals`` (in their order)."""
+        density, queue, phase, min_green, offset = [], [], [], [], 0
+        for signal in signals.values():
+            n, lanes = signal.num_greens, len(signal.layout.in_lanes)
+            phase.append(offset)
+            min_green.append(offset + n)
+            density.append(np.arange(offset + n + 1, offset + n + 1 + lanes))
+            queue.append(np.arange(offset + n + 1 + lanes, offset + n + 1 + 2 * lanes))
+            offset += n + 1 + 2 * lanes
+        values = list(signals.values())
+        capacity = [np.asarray(s.layout.in_capacity, dtype=float) for s in values]
+        return cls(
+            size=offset,
+            splits=np.array(phase[1:], dtype=int),
+            lanes=np.concatenate([s.lanes.in_index for s in values]).astype(int),
+            inverse_capacity=1.0 / np.concatenate(capacity),
+            density=np.concatenate(density),
+            queue=np.concatenate(queue),
+            phase=np.array(phase, dtype=int),
+            min_green=np.array(min_green, dtype=int),
+        )
 
 
 class PressureObservation(Observation):

@@ -98,6 +98,16 @@ class LaneMeasurements:
         return cls(fetch, np.arange(n_in), np.arange(n_in, n))
 
     @property
+    def source(self) -> Callable[[str], np.ndarray]:
+        """``source(quantity)``: the quantity over the source's whole lane list (shared by an engine's signals)."""
+        return self._fetch
+
+    @property
+    def in_index(self) -> np.ndarray:
+        """Positions of the incoming lanes in the source's lane list."""
+        return self._in
+
+    @property
     def in_vehicles(self) -> np.ndarray:
         """Vehicles on each incoming lane."""
         return self._fetch("vehicles")[self._in]
