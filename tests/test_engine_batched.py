@@ -41,3 +41,25 @@ def test_batched_observation_falls_back_for_signals_of_different_sources():
     for sid, signal in signals.items():
         assert np.array_equal(batched[sid], observation(signal))
     env.close()
+
+
+@pytest.mark.parametrize("network", ["single-intersection", "arterial4x4"])
+def test_batched_info_totals_equal_per_signal(network):
+    env = traffic_lam.make_env(network, end_time=300, backend="traci")
+    rng = np.random.default_rng(4)
+    try:
+        _, infos = env.reset(seed=6)
+        waited = False
+        while env.agents:
+            signals = env._engine.signals
+            for sid, signal in signals.items():
+                assert infos[sid]["queue"] == signal.queue()
+                assert infos[sid]["waiting_time"] == signal.waiting_time()
+                waited |= infos[sid]["waiting_time"] > 0
+            system = next(iter(infos.values()))["system"]
+            assert system["halting"] == float(sum(s.queue() for s in signals.values()))
+            actions = {a: int(rng.choice(np.flatnonzero(infos[a]["action_mask"]))) for a in env.agents}
+            _, _, _, _, infos = env.step(actions)
+        assert waited
+    finally:
+        env.close()

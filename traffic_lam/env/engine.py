@@ -103,6 +103,7 @@ class SimulationEngine:
         self._lane_getters: dict[str, Any] = {}
         self._lane_lengths: np.ndarray | None = None
         self._upstream: dict[float, dict[int, list[tuple[str, float]]]] = {}
+        self._in_groups = _groups_by_size(self._in_index)
         self._program = config.control == "program"
         self._green_index = {sid: {g: i for i, g in enumerate(s.layout.greens)} for sid, s in self.signals.items()}
 
@@ -356,23 +357,47 @@ class SimulationEngine:
         self._upstream[distance] = result
         return result
 
+    def _incoming_totals(self, quantity: str) -> dict[str, float]:
+        """Per signal, ``quantity`` summed over its incoming lanes (as ``float(signal.lanes.in_<quantity>.sum())``).
+
+        One gather and row sum per group of signals with the same number of incoming
+        lanes: a row of ``n`` values sums exactly as a signal's own array of ``n`` does.
+        """
+        values = self._lane_values(quantity)
+        totals: dict[str, float] = {}
+        for sids, index in self._in_groups:
+            totals.update(zip(sids, values[index].sum(axis=1).tolist(), strict=True))
+        return totals
+
     def _infos(self, step_counts: dict[str, int]) -> dict[str, dict[str, Any]]:
         system: dict[str, Any] = {"time": self.time}
         system.update({f"step_{k}": v for k, v in step_counts.items()})
         system.update(self.totals)
         system["collisions"] = self.totals["colliding_vehicles"] / 2.0
-        system["halting"] = float(sum(s.queue() for s in self.signals.values()))
+        queues, waiting = self._incoming_totals("halting"), self._incoming_totals("waiting")
+        system["halting"] = float(sum(queues.values()))
         return {
             sid: {
                 "action_mask": np.ones(signal.num_greens, np.int8) if self._program else signal.action_mask(),
                 "phase": signal.green,
-                "queue": signal.queue(),
-                "waiting_time": signal.waiting_time(),
+                "queue": queues[sid],
+                "waiting_time": waiting[sid],
                 "corrected": signal.corrected,
                 "system": system,
             }
             for sid, signal in self.signals.items()
         }
+
+
+def _groups_by_size(indices: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:
+    """Signals grouped by their number of lanes: ``(ids, index matrix)`` with one row of lane positions per signal."""
+    groups: dict[int, list[str]] = {}
+    for sid, index in indices.items():
+        groups.setdefault(len(index), []).append(sid)
+    return [
+        (sids, np.array([indices[sid] for sid in sids], dtype=int).reshape(len(sids), size))
+        for size, sids in groups.items()
+    ]
 
 
 def _fast_getter(sim: Any, name: str) -> Any:
