@@ -63,3 +63,18 @@ def test_batched_info_totals_equal_per_signal(network):
         assert waited
     finally:
         env.close()
+
+
+def test_subclass_overriding_call_is_observed_through_its_own_call():
+    class Doubled(DefaultObservation):
+        def __call__(self, signal):
+            return super().__call__(signal) * 2
+
+    env = traffic_lam.make_env("grid2x2", end_time=50, observation=Doubled, backend="traci")
+    try:
+        obs, _ = env.reset(seed=1)
+        obs, *_ = env.step({a: 0 for a in env.agents})
+        for sid, signal in env._engine.signals.items():
+            assert np.array_equal(obs[sid], DefaultObservation()(signal) * 2)
+    finally:
+        env.close()

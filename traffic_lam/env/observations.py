@@ -83,10 +83,15 @@ class DefaultObservation(Observation):
 
         Equal to the per-signal :meth:`__call__`: one float32 buffer is filled for all
         signals and split into one view per signal. Signals whose measurements come from
-        different sources (not one engine's) are observed one by one.
+        different sources (not one engine's), and subclasses that override
+        :meth:`__call__`, are observed one by one.
         """
         first = next(iter(signals.values()), None)
-        if first is None or any(s.lanes.source != first.lanes.source for s in signals.values()):
+        if (
+            first is None
+            or type(self).__call__ is not DefaultObservation.__call__
+            or any(s.lanes.source != first.lanes.source for s in signals.values())
+        ):
             return super().observe_all(signals)
         plan = self._plan(signals)
         source = first.lanes.source
