@@ -14,10 +14,12 @@ them alike (the same three as ``scripts/benchmark_env.py``, whose functions are 
 * floor: libsumo stepping the same random masked switching with yellows, nothing else;
 * env: ``traffic_lam.make_env`` with default observation and reward, random valid actions.
 
-Printed per map: median wall seconds of each, env / floor, env / raw, and the per-decision cost of
-the env beyond the floor, ``(env - floor) / decisions``, next to SUMO's own simulation of the
-same interval, ``floor / decisions`` (the floor is SUMO simulating the controlled traffic). A
-decision is one step of every signal (``delta_time`` = 5 s simulated).
+Printed per map: vehicles inserted, median wall seconds of each, env / floor, env / raw, and the
+per-decision cost of the env beyond the floor, ``(env - floor) / decisions``, next to SUMO's own
+simulation of the same interval, ``floor / decisions`` (the floor is SUMO simulating the controlled
+traffic; env and floor run the same traffic). A decision is one step of every signal (``delta_time``
+= 5 s simulated). Ratios and differences are taken within a round (whose runs feel the same machine
+load), then their median over rounds.
 
 Wall time is what the targets speak of; CPU time (user + system of the run's own process) is printed
 too, as it is steadier on a busy machine. ``--baseline DIR`` also runs the env from another checkout of
@@ -29,10 +31,12 @@ Usage: python scripts/benchmark_scale.py [--rounds 3] [--seconds 900] [--sizes 7
 from __future__ import annotations
 
 import argparse
+import operator
 import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,23 +107,36 @@ def _run(kind: str, network: str, seconds: int, seed: int, binary: str, baseline
             os.environ["PYTHONPATH"] = saved
 
 
+def _paired(runs: dict[str, list[dict]], measure: str, ratio: Callable[..., float], *kinds: str) -> float:
+    """Median over rounds of ``ratio(...)`` of the same round's runs (pairs feel the same machine load)."""
+    rounds = zip(*(runs[k] for k in kinds), strict=True)
+    return statistics.median(ratio(*(r[measure] for r in group)) for group in rounds)
+
+
 def _table(maps: dict[str, tuple[int, str]], times: dict, measure: str, seconds: int) -> list[str]:
     decisions = seconds // DELTA_TIME
     baseline = any("baseline" in runs for runs in times.values())
     rows = [
-        "| map | signals | raw s | floor s | env s | env / floor | env / raw "
+        "| map | signals | vehicles inserted | raw s | floor s | env s | env / floor | env / raw "
         "| (env − floor) / decision ms | floor / decision ms | overhead / SUMO |"
         + (" env / baseline |" if baseline else ""),
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if baseline else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if baseline else ""),
     ]
     for name, (signals, _) in maps.items():
-        med = {kind: statistics.median(r[measure] for r in runs) for kind, runs in times[name].items()}
-        raw, floor, env = med["raw"], med["floor"], med["env"]
-        over, sim = (env - floor) / decisions * 1e3, floor / decisions * 1e3
-        rows.append(
-            f"| {name} | {signals} | {raw:.2f} | {floor:.2f} | {env:.2f} | {env / floor:.2f}× | {env / raw:.2f}× "
-            f"| {over:.2f} | {sim:.2f} | {over / sim:.2f} |" + (f" {env / med['baseline']:.2f}× |" if baseline else "")
+        runs = times[name]
+        med = {kind: statistics.median(r[measure] for r in values) for kind, values in runs.items()}
+        inserted = statistics.median(r["departed"] for r in runs["env"])
+        over = _paired(runs, measure, lambda e, f: (e - f) / decisions * 1e3, "env", "floor")
+        share = _paired(runs, measure, lambda e, f: (e - f) / f, "env", "floor")
+        row = (
+            f"| {name} | {signals} | {inserted:.0f} | {med['raw']:.2f} | {med['floor']:.2f} | {med['env']:.2f} "
+            f"| {_paired(runs, measure, operator.truediv, 'env', 'floor'):.2f}× "
+            f"| {_paired(runs, measure, operator.truediv, 'env', 'raw'):.2f}× "
+            f"| {over:.2f} | {med['floor'] / decisions * 1e3:.2f} | {share:.2f} |"
         )
+        if baseline:
+            row += f" {_paired(runs, measure, operator.truediv, 'env', 'baseline'):.2f}× |"
+        rows.append(row)
     return rows
 
 
@@ -155,8 +172,9 @@ def main() -> int:
         print(f"\n{title} time, {args.seconds} s simulated, delta {DELTA_TIME} s, {args.rounds} rounds, medians:")
         print("\n".join(_table(maps, times, measure, args.seconds)))
     print(
-        "\noverhead / SUMO: the env's cost beyond the floor per decision (one step of every signal) "
-        "over the floor's cost per decision (SUMO simulating that interval under the same control)."
+        "\nRatios, the env's cost beyond the floor per decision (one step of every signal) and overhead / SUMO "
+        "(that cost over the floor's per decision: SUMO simulating the interval under the same control) are "
+        "medians of the per-round values; seconds are medians of the runs."
     )
     return 0
 
