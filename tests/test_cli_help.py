@@ -11,7 +11,9 @@ import pytest
 from traffic_lam.cli import main
 from traffic_lam.errors import ConfigError
 
-COMMANDS = ("run", "compare", "list", "check-network", "simulate", "evaluate", "schema", "export", "replay", "import-osm")
+COMMANDS = (
+    "run", "compare", "list", "check-network", "simulate", "evaluate", "schema", "export", "replay", "import-osm",
+)  # fmt: skip
 
 
 def exit_code(argv):
