@@ -50,7 +50,7 @@ def test_leftover_trips_beside_routes_are_named_and_an_error(tmp_path, capsys):
     shutil.copy(folder / "city.rou.xml", folder / "trips.trips.xml")
     code, lines = _run(capsys, str(folder))
     assert code == 1
-    routes = next(line for line in lines if line.startswith("  routes (2 file(s)"))
+    routes = next(line for line in lines if line.startswith("  routes (2 files"))
     assert "city.rou.xml" in routes and "trips.trips.xml" in routes  # which files the folder picked up
     (error,) = [line for line in lines if line.startswith("  error:")]
     assert "appear in each of city.rou.xml, trips.trips.xml" in error and "'veh0'" in error

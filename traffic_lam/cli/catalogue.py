@@ -125,7 +125,7 @@ def _print_network(spec: NetworkSpec, layouts: Mapping[str, SignalLayout]) -> No
 
     print(f"network {spec.name}: {spec.net_file}")
     routes = ", ".join(str(r) for r in spec.route_files)
-    print(f"  routes ({len(spec.route_files)} file(s), loaded in this order): {routes}")
+    print(f"  routes ({plural(len(spec.route_files), 'file')}, loaded in this order): {routes}")
     if spec.additional_files:
         print(f"  additional files: {', '.join(str(a) for a in spec.additional_files)}")
     times = f"{spec.begin:g}-{spec.end:g} s" if spec.begin is not None and spec.end is not None else "not set"

@@ -51,7 +51,8 @@ class Outcome:
         verdict = "JAMS" if self.jammed else "does not jam"
         return (
             f"{self.veh_per_h:g} veh/h: {self.loaded} vehicles, {self.never_inserted} never inserted, "
-            f"{self.teleports} teleports, {self.running_at_end} running at the end: {verdict}"
+            f"{self.teleports} teleport{'' if self.teleports == 1 else 's'}, {self.running_at_end} running at the end: "
+            f"{verdict}"
         )
 
 
