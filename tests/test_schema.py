@@ -250,3 +250,13 @@ def test_the_committed_json_schema_is_current():
     committed = json.loads((ROOT / "docs" / "scenario.schema.json").read_text())
     assert committed == json_schema(), "regenerate docs/scenario.schema.json (see traffic_lam.experiments.schema)"
     assert set(committed["properties"]) >= {"network", "timing", "controllers", "observation"}
+
+
+def test_refused_sumo_flags_are_one_line_naming_the_file_before_anything_starts(tmp_path):
+    path = tmp_path / "step.yaml"
+    path.write_text('network: single-intersection\nsumo_options: ["--step-length", "0.5"]\ncontrollers: [fixed-time]\n')
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: sumo_options: --step-length is refused: "), message

@@ -45,6 +45,7 @@ from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.env.config import EnvConfig
 from traffic_lam.env.observations import make_observation
 from traffic_lam.env.rewards import make_reward
+from traffic_lam.env.sumo_flags import check_sumo_options
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.signals import SignalTiming
 from traffic_lam.sim.connection import BACKENDS
@@ -244,7 +245,12 @@ class Replay(Section):
 def _sumo_options(value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(o, (str, int, float)) for o in value):
         raise invalid(f"expected a list of strings, got {got(value)}")
-    return tuple(str(option) for option in value)
+    options = tuple(str(option) for option in value)
+    try:
+        check_sumo_options(options, where="")
+    except ConfigError as exc:
+        raise invalid(str(exc).removeprefix(": ")) from None
+    return options
 
 
 SumoOptions = Annotated[tuple[str, ...], BeforeValidator(_sumo_options)]
