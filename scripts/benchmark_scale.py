@@ -52,17 +52,7 @@ def grid_spec(side: int) -> gen.NetworkSpec:
     return gen.NetworkSpec(
         name=f"grid{side}x{side}",
         description=f"A {side}x{side} grid of signalised junctions 200 m apart (benchmark map, generated).",
-        netgenerate_args=(
-            "--grid",
-            "--grid.number",
-            str(side),
-            "--grid.length",
-            "200",
-            "--grid.attach-length",
-            "200",
-            "--default.lanenumber",
-            "2",
-        ),
+        netgenerate_args=gen.grid_args(side),
         demands=(gen.Demand(prefix="veh", seed=42, vehicles_per_hour=1200 * side, min_distance=400),),
     )
 

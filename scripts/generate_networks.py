@@ -228,6 +228,21 @@ def patch_arterial_lanes(raw_net: Path, workdir: Path) -> NetPatch:
     return NetPatch(edge_files=(patch_file.name,))
 
 
+def grid_args(side: int) -> tuple[str, ...]:
+    """netgenerate arguments of a ``side`` x ``side`` grid: junctions and fringe arms 200 m apart, two lanes a way."""
+    return (
+        "--grid",
+        "--grid.number",
+        str(side),
+        "--grid.length",
+        "200",
+        "--grid.attach-length",
+        "200",
+        "--default.lanenumber",
+        "2",
+    )
+
+
 NETWORKS: dict[str, NetworkSpec] = {
     spec.name: spec
     for spec in (
@@ -256,17 +271,7 @@ NETWORKS: dict[str, NetworkSpec] = {
                 "A 2x2 grid of signalised junctions 200 m apart with 200 m fringe arms "
                 "and two lanes per direction on every street."
             ),
-            netgenerate_args=(
-                "--grid",
-                "--grid.number",
-                "2",
-                "--grid.length",
-                "200",
-                "--grid.attach-length",
-                "200",
-                "--default.lanenumber",
-                "2",
-            ),
+            netgenerate_args=grid_args(2),
             demands=(Demand(prefix="veh", seed=42, vehicles_per_hour=3600, min_distance=300),),
         ),
         NetworkSpec(
@@ -275,17 +280,7 @@ NETWORKS: dict[str, NetworkSpec] = {
                 "A 4x4 grid of signalised junctions 200 m apart with 200 m fringe arms "
                 "and two lanes per direction on every street."
             ),
-            netgenerate_args=(
-                "--grid",
-                "--grid.number",
-                "4",
-                "--grid.length",
-                "200",
-                "--grid.attach-length",
-                "200",
-                "--default.lanenumber",
-                "2",
-            ),
+            netgenerate_args=grid_args(4),
             demands=(Demand(prefix="veh", seed=42, vehicles_per_hour=4800, min_distance=400),),
         ),
         NetworkSpec(
@@ -295,17 +290,7 @@ NETWORKS: dict[str, NetworkSpec] = {
                 "arterials with two lanes per direction and heavy through demand, "
                 "crossed by north-south streets with one lane per direction."
             ),
-            netgenerate_args=(
-                "--grid",
-                "--grid.number",
-                "4",
-                "--grid.length",
-                "200",
-                "--grid.attach-length",
-                "200",
-                "--default.lanenumber",
-                "2",
-            ),
+            netgenerate_args=grid_args(4),
             patch=patch_arterial_lanes,
             demands=(
                 # East- and westbound arterial through traffic; the maximum
