@@ -96,8 +96,8 @@ class RunSummary:
 
 
 def model_path(run_dir: str | Path, controller: str) -> Path:
-    """Where a trained controller of the run is saved."""
-    return ResultsStore(run_dir).model_dir(controller) / "model.final"
+    """Where a trained controller of the run is saved (looking it up creates nothing)."""
+    return ResultsStore(run_dir).model_folder(controller) / "model.final"
 
 
 @dataclass(frozen=True)
@@ -261,13 +261,13 @@ def check_scenario(scenario: Scenario) -> EnvConfig:
     from traffic_lam.env.rewards import make_reward
     from traffic_lam.signals import read_signal_layouts
 
-    config = build_config(scenario.network, **_env_options(scenario, {}))
+    config = build_config(scenario.network, **scenario_env_options(scenario, {}))
     make_observation(config.observation)
     make_reward(config.reward)
     layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
     for spec in scenario.controllers:
         controller = make_controller(spec.type, spec.args)
-        own = build_config(config.network, **_env_options(scenario, controller.env_options()))
+        own = build_config(config.network, **scenario_env_options(scenario, controller.env_options()))
         make_observation(own.observation)
         controller.check_network(config.network, layouts)
     return config
@@ -319,7 +319,7 @@ def train_job(job: TrainJob) -> Trained:
     scenario, spec = job.scenario, job.controller
     controller = make_controller(spec.type, spec.args)
     store = ResultsStore(job.run_dir)
-    factory = EnvFactory(scenario.network, _env_options(scenario, controller.env_options()))
+    factory = EnvFactory(scenario.network, scenario_env_options(scenario, controller.env_options()))
     controller.learn(factory, training_budget(spec.training, store, spec.name))
     target = model_path(job.run_dir, spec.name)
     controller.save(target)
@@ -357,7 +357,7 @@ def eval_job(job: EvalJob) -> list[dict[str, Any]]:
         seed=sumo_seed,
         out_dir=store.episode_dir(spec.name, job.seed, job.episode),
         ssm=scenario.evaluation.ssm,
-        **_env_options(scenario, {}),
+        **scenario_env_options(scenario, {}),
     )
     row = records[0].to_row()
     row.update(controller=spec.name, controller_type=spec.type, seed=job.seed, episode=job.episode,
@@ -376,7 +376,8 @@ def _load_trained(run_dir: str | Path, label: str, expected: str) -> Controller:
     return trained
 
 
-def _env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict[str, Any]:
+def scenario_env_options(scenario: Scenario, controller_options: dict[str, Any]) -> dict[str, Any]:
+    """The options of :func:`traffic_lam.make_env` a scenario gives a controller (its own needs last)."""
     options = dict(scenario.env_options)
     if scenario.route_file:
         options["route_file"] = scenario.route_file

@@ -114,9 +114,13 @@ class ResultsStore:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    def model_folder(self, controller: str) -> Path:
+        """Folder of a learner's saved model and checkpoints (not created)."""
+        return self.run_dir / "models" / _safe(controller)
+
     def model_dir(self, controller: str) -> Path:
         """Folder for a learner's saved model and checkpoints (created)."""
-        folder = self.run_dir / "models" / _safe(controller)
+        folder = self.model_folder(controller)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -63,13 +63,13 @@ def run_controller(run_dir: str | Path, scenario: Scenario, label: str) -> Contr
     Raises:
         ConfigError: no such label; ControllerError: the learner is not trained (or not that kind).
     """
-    from traffic_lam.experiments.store import _safe
+    from traffic_lam.experiments.runner import model_path
 
     spec = _spec(run_dir, scenario, label)
     controller = make_controller(spec.type, spec.args)
     if not controller.needs_training:
         return controller
-    path = Path(run_dir) / "models" / _safe(label) / "model.final"  # the runner's layout, read without creating it
+    path = model_path(run_dir, label)
     try:
         read_document(path)
     except ControllerError:
@@ -131,9 +131,9 @@ def _gui_config(
 ) -> tuple[EnvConfig, dict[str, SignalLayout]]:
     """The run's environment for ``controller`` in sumo-gui over ``period``, and its signals (checked to fit)."""
     from traffic_lam.env.parallel_env import build_config
-    from traffic_lam.experiments.runner import _env_options
+    from traffic_lam.experiments.runner import scenario_env_options
 
-    options = _env_options(scenario, controller.env_options())
+    options = scenario_env_options(scenario, controller.env_options())
     own = build_config(scenario.network, **options)
     if live:
         begin = own.begin_time if period.begin is None else period.begin
