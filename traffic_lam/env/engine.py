@@ -104,6 +104,13 @@ class SimulationEngine:
         self._lane_lengths: np.ndarray | None = None
         self._upstream: dict[float, dict[int, list[tuple[str, float]]]] = {}
         self._in_groups = _groups_by_size(self._in_index)
+        self._signal_cache: dict[str, np.ndarray] = {}
+        self._entry_signal: dict[str, int] | None = None  # incoming edge -> position of its signal
+        self._first_signal: dict[str, int] = {}  # pending vehicle -> first controlled signal on its route (-1: none)
+        self._time_loss_before: dict[str, float] = {}  # every vehicle's time loss when last measured
+        self._time_loss_now: dict[str, float] | None = None
+        self._measured_at = config.begin_time
+        self._interval = 0.0  # seconds since the previous decision
         self._program = config.control == "program"
         self._green_index = {sid: {g: i for i, g in enumerate(s.layout.greens)} for sid, s in self.signals.items()}
 
@@ -143,6 +150,8 @@ class SimulationEngine:
             raise SimulationError(f"SUMO rejected the set-up of the controlled signals: {exc}") from None
         self.totals = dict.fromkeys(COUNTERS, 0)
         step_counts = dict.fromkeys(COUNTERS, 0)
+        self._first_signal, self._time_loss_now, self._measured_at = {}, None, self.time
+        self._time_loss_before = self._time_losses()
         self._measure()
         observations = self._observe()
         check_observations(observations, self._observation_name, self.time)
@@ -208,10 +217,13 @@ class SimulationEngine:
         once, and only if an observation, reward or info asks for them. (Lane
         subscriptions would be evaluated by SUMO at every step, decision or not.)
         """
-        self._lane_cache = {}
-        fetch = self._lane_values
-        for sid, signal in self.signals.items():
-            signal.lanes = LaneMeasurements(fetch, self._in_index[sid], self._out_index[sid])
+        self._lane_cache, self._signal_cache = {}, {}
+        if self._time_loss_now is not None:  # time loss accrues from the last decision that measured it
+            self._time_loss_before, self._time_loss_now = self._time_loss_now, None
+        self._interval, self._measured_at = self.time - self._measured_at, self.time
+        fetch, per_signal = self._lane_values, self._signal_values
+        for position, (sid, signal) in enumerate(self.signals.items()):
+            signal.lanes = LaneMeasurements(fetch, self._in_index[sid], self._out_index[sid], per_signal, position)
             signal.now = self.time
         if self._program:
             self._read_program_greens()
@@ -236,7 +248,11 @@ class SimulationEngine:
         values = self._lane_cache.get(quantity)
         if values is None:
             if "@" in quantity:
-                self._read_near(float(quantity.partition("@")[2]))
+                base, _, distance = quantity.partition("@")
+                if base in ("vehicles", "halting"):
+                    self._read_near(float(distance))
+                else:
+                    self._read_near_sum(base, float(distance))
                 return self._lane_cache[quantity]
             if quantity == "accumulated_waiting":
                 return self._read_accumulated_waiting()
@@ -289,6 +305,101 @@ class SimulationEngine:
         key = f"{distance:g}"
         self._lane_cache[f"vehicles@{key}"] = vehicles
         self._lane_cache[f"halting@{key}"] = halting
+
+    def _read_near_sum(self, quantity: str, distance: float) -> None:
+        """Per incoming lane, ``quantity`` summed over the vehicles a detector of range ``distance`` sees.
+
+        ``accumulated_waiting``: SUMO's accumulated waiting time of each vehicle;
+        ``time_loss``: the time loss each vehicle accrued since the previous decision
+        (all of its time loss for a vehicle inserted since). Range as :meth:`_read_near`.
+        """
+        sim = self._sim
+        if quantity == "accumulated_waiting":
+            value = sim.vehicle.getAccumulatedWaitingTime
+        elif quantity == "time_loss":
+            now, before = self._time_losses_now(), self._time_loss_before
+
+            def value(vehicle: str) -> float:
+                return now.get(vehicle, 0.0) - before.get(vehicle, 0.0)
+        else:
+            raise KeyError(f"no lane quantity '{quantity}@{distance:g}'")
+        values = np.zeros(len(self._lanes))
+        for k, vehicles in self._vehicles_near(distance).items():
+            values[k] = sum(map(value, vehicles))
+        self._lane_cache[f"{quantity}@{distance:g}"] = values
+
+    def _vehicles_near(self, distance: float) -> dict[int, list[str]]:
+        """Per incoming lane (position in the lane list), the ids of the vehicles a detector of range ``distance`` sees."""
+        sim = self._sim
+        if self._lane_lengths is None:
+            self._lane_lengths = np.array([sim.lane.getLength(lane) for lane in self._lanes], dtype=float)
+        vehicles = self._lane_values("vehicles")
+        lengths = self._lane_lengths
+        near: dict[int, list[str]] = {}
+        for k in np.flatnonzero(self._incoming & (vehicles > 0)):
+            near[int(k)] = self._ids_from(self._lanes[k], max(0.0, lengths[k] - distance))
+        for k, pieces in self._upstream_pieces(distance).items():
+            for lane, start in pieces:
+                near.setdefault(k, []).extend(self._ids_from(lane, start))
+        return near
+
+    def _ids_from(self, lane: str, start: float) -> list[str]:
+        """Ids of the vehicles on ``lane`` at positions >= ``start``."""
+        ids = self._sim.lane.getLastStepVehicleIDs(lane)
+        if start <= 0:
+            return list(ids)
+        position = self._sim.vehicle.getLanePosition
+        return [v for v in ids if position(v) >= start]
+
+    def _time_losses(self) -> dict[str, float]:
+        """Every vehicle's time loss now (s, SUMO's ``timeLoss`` since its insertion)."""
+        get = self._sim.vehicle.getTimeLoss
+        return {v: get(v) for v in self._sim.vehicle.getIDList()}
+
+    def _time_losses_now(self) -> dict[str, float]:
+        if self._time_loss_now is None:
+            self._time_loss_now = self._time_losses()
+        return self._time_loss_now
+
+    def _signal_values(self, quantity: str) -> np.ndarray:
+        """A per-signal quantity (:data:`~traffic_lam.signals.traffic_signal.SIGNAL_QUANTITIES`), read once per decision."""
+        if not self._signal_cache:
+            self._read_backlog()
+        return self._signal_cache[quantity]
+
+    def _read_backlog(self) -> None:
+        """Per signal, the vehicles waiting to enter the network whose route first reaches it.
+
+        ``backlog``: their number; ``backlog_waiting``: their summed depart delay so far
+        (s); ``backlog_time_loss``: the part of it accrued since the previous decision.
+        """
+        sim = self._sim
+        n = len(self.signals)
+        counts, waiting, accrued = np.zeros(n), np.zeros(n), np.zeros(n)
+        pending = sim.simulation.getPendingVehicles()
+        if pending:
+            first, depart_delay = self._first_signal, sim.vehicle.getDepartDelay
+            for vehicle in pending:
+                k = first.get(vehicle)
+                if k is None:
+                    k = first[vehicle] = self._first_signal_on_route(vehicle)
+                if k >= 0:
+                    delay = depart_delay(vehicle)
+                    counts[k] += 1
+                    waiting[k] += delay
+                    accrued[k] += min(delay, self._interval)
+        self._signal_cache = {"backlog": counts, "backlog_waiting": waiting, "backlog_time_loss": accrued}
+
+    def _first_signal_on_route(self, vehicle: str) -> int:
+        """Position of the first controlled signal whose incoming edges ``vehicle``'s route enters (-1: none)."""
+        if self._entry_signal is None:
+            entry: dict[str, int] = {}
+            for position, signal in enumerate(self.signals.values()):
+                for lane in signal.layout.in_lanes:
+                    entry.setdefault(self._sim.lane.getEdgeID(lane), position)
+            self._entry_signal = entry
+        entry = self._entry_signal
+        return next((entry[edge] for edge in self._sim.vehicle.getRoute(vehicle) if edge in entry), -1)
 
     def _count_from(self, lane: str, start: float) -> tuple[int, int]:
         """Vehicles and halting vehicles on ``lane`` at positions >= ``start``."""

@@ -290,9 +290,54 @@ class WaveObservation(_PerGreenCounts):
         return np.array([near[lanes].sum() for _, _, lanes in self.green_links(signal)], dtype=float)
 
 
+VEHICLE_SPACE_M = 7.5
+"""Metres of lane one vehicle takes in a queue (the observations' capacity unit)."""
+
+
+class DetectorObservation(Observation):
+    """What the detector-range rewards see: phase, min-green flag, counts in range, insertion backlog; all in [0, 1].
+
+    Layout: ``[one_hot(green) (n_greens), min_green_passed (1), vehicles in range
+    (n_lanes), halting vehicles in range (n_lanes), backlog (1)]``. The range is that of
+    the classic controllers' detectors and of the rewards (on an approach shorter than
+    it, the road it continues too); counts are divided by the range's capacity
+    (``detection_range / 7.5`` vehicles) and the backlog (vehicles that cannot enter the
+    network and whose route first reaches this signal) by the same, clipped to 1.
+
+    Args:
+        detection_range: metres upstream of each stop line.
+    """
+
+    def __init__(self, detection_range: float = DETECTION_RANGE_M) -> None:
+        if isinstance(detection_range, bool) or not isinstance(detection_range, (int, float)) or detection_range <= 0:
+            raise ConfigError(f"detection_range: expected a positive number of metres, got {detection_range!r}")
+        self.detection_range = float(detection_range)
+        self._inverse_capacity = VEHICLE_SPACE_M / self.detection_range
+
+    def space(self, signal: TrafficSignal) -> spaces.Box:
+        """Box of size n_greens + 2 + 2 * n_incoming_lanes in [0, 1]."""
+        size = signal.num_greens + 2 + 2 * len(signal.layout.in_lanes)
+        return spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
+
+    def __call__(self, signal: TrafficSignal) -> np.ndarray:
+        """Concatenate phase, min-green flag, counts in range and backlog, scaled to [0, 1]."""
+        n, lanes = signal.num_greens, len(signal.layout.in_lanes)
+        scale = self._inverse_capacity
+        out = np.zeros(n + 2 + 2 * lanes, dtype=np.float32)
+        out[signal.green] = 1.0
+        out[n] = signal.min_green_passed()
+        out[n + 1 : n + 1 + lanes] = np.minimum(1.0, signal.lanes.in_vehicles_near(self.detection_range) * scale)
+        out[n + 1 + lanes : n + 1 + 2 * lanes] = np.minimum(
+            1.0, signal.lanes.in_halting_near(self.detection_range) * scale
+        )
+        out[-1] = min(1.0, signal.lanes.backlog * scale)
+        return out
+
+
 OBSERVATIONS: Mapping[str, type[Observation]] = MappingProxyType(
     {
         "default": DefaultObservation,
+        "detector": DetectorObservation,
         "pressure": PressureObservation,
         "queue-pressure": QueuePressureObservation,
         "wave": WaveObservation,

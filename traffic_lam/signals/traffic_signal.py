@@ -62,8 +62,17 @@ class SignalTiming(Section):
 LANE_QUANTITIES = ("vehicles", "halting", "waiting", "accumulated_waiting", "mean_speed")
 """Per-lane quantities a measurement source provides (see :class:`LaneMeasurements`).
 
-A source also answers ``"vehicles@<d>"`` / ``"halting@<d>"``: the same counts restricted
-to the last ``d`` metres of each lane (a detector of range ``d`` at the stop line)."""
+A source also answers ``"<q>@<d>"`` for ``q`` one of :data:`RANGE_QUANTITIES`: the
+quantity restricted to a detector of range ``d`` at the stop line (the last ``d`` metres
+of each lane, and, on an incoming lane shorter than ``d``, the road it continues up to
+``d`` from the stop line)."""
+
+RANGE_QUANTITIES = ("vehicles", "halting", "accumulated_waiting", "time_loss")
+"""Quantities a source measures over a detector range (``"<q>@<d>"``). ``time_loss`` is
+the time loss (s) the vehicles in range accrued since the previous decision."""
+
+SIGNAL_QUANTITIES = ("backlog", "backlog_waiting", "backlog_time_loss")
+"""Per-signal quantities of the insertion backlog (see :attr:`LaneMeasurements.backlog`)."""
 
 
 class LaneMeasurements:
@@ -77,13 +86,24 @@ class LaneMeasurements:
             engine per decision), quantity one of :data:`LANE_QUANTITIES`.
         in_index: positions of the signal's incoming lanes in that list.
         out_index: positions of its outgoing lanes.
+        per_signal: ``per_signal(quantity) -> array`` over the engine's signals, quantity
+            one of :data:`SIGNAL_QUANTITIES`; None: no backlog (all zero).
+        position: this signal's position in that array.
 
     """
 
-    __slots__ = ("_fetch", "_in", "_out")
+    __slots__ = ("_fetch", "_in", "_out", "_per_signal", "_position")
 
-    def __init__(self, fetch: Callable[[str], np.ndarray], in_index: np.ndarray, out_index: np.ndarray) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[str], np.ndarray],
+        in_index: np.ndarray,
+        out_index: np.ndarray,
+        per_signal: Callable[[str], np.ndarray] | None = None,
+        position: int = 0,
+    ) -> None:
         self._fetch, self._in, self._out = fetch, in_index, out_index
+        self._per_signal, self._position = per_signal, position
 
     @classmethod
     def empty(cls, layout: SignalLayout) -> LaneMeasurements:
@@ -153,6 +173,45 @@ class LaneMeasurements:
     def out_halting_near(self, distance: float) -> np.ndarray:
         """Halting vehicles within ``distance`` m of the end of each outgoing lane."""
         return self._fetch(f"halting@{float(distance):g}")[self._out]
+
+    def out_vehicles_near(self, distance: float) -> np.ndarray:
+        """Vehicles within ``distance`` m of the end of each outgoing lane."""
+        return self._fetch(f"vehicles@{float(distance):g}")[self._out]
+
+    def in_accumulated_waiting_near(self, distance: float) -> np.ndarray:
+        """Summed accumulated waiting time (s) of the vehicles within ``distance`` m of each incoming stop line."""
+        return self._fetch(f"accumulated_waiting@{float(distance):g}")[self._in]
+
+    def in_time_loss_near(self, distance: float) -> np.ndarray:
+        """Time loss (s) accrued since the previous decision by the vehicles within ``distance`` m of each stop line.
+
+        A vehicle counts on the lane it is on now, with all the time loss it accrued
+        since the previous decision (SUMO's ``timeLoss``: time lost against driving at
+        the allowed speed); one inserted since then counts from its insertion.
+        """
+        return self._fetch(f"time_loss@{float(distance):g}")[self._in]
+
+    def _signal_value(self, quantity: str) -> float:
+        return 0.0 if self._per_signal is None else float(self._per_signal(quantity)[self._position])
+
+    @property
+    def backlog(self) -> float:
+        """Vehicles waiting to enter the network (insertion backlog) whose route first reaches this signal.
+
+        A vehicle whose depart time has come but that SUMO could not insert (its entry
+        lane is full) counts against the first controlled signal on its route.
+        """
+        return self._signal_value("backlog")
+
+    @property
+    def backlog_waiting(self) -> float:
+        """Summed seconds the backlog's vehicles have waited to enter (their depart delay so far)."""
+        return self._signal_value("backlog_waiting")
+
+    @property
+    def backlog_time_loss(self) -> float:
+        """Seconds of entry delay the backlog's vehicles accrued since the previous decision."""
+        return self._signal_value("backlog_time_loss")
 
 
 @dataclass

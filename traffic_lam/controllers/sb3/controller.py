@@ -62,6 +62,10 @@ class SB3Controller(Controller):
         self.model: Any = None
         self.featurizer: Featurizer | None = None
 
+    def observation_spec(self) -> Any:
+        """The observation this learner was configured with."""
+        return self.config.observation
+
     # ------------------------------------------------------------------ training
     def _learn(self, make_env: Any, budget: TrainingBudget | int) -> None:
         from traffic_lam.controllers.sb3.vec_env import SignalVecEnv
