@@ -329,7 +329,7 @@ class SimulationEngine:
         self._lane_cache[f"{quantity}@{distance:g}"] = values
 
     def _vehicles_near(self, distance: float) -> dict[int, list[str]]:
-        """Per incoming lane (position in the lane list), the ids of the vehicles a detector of range ``distance`` sees."""
+        """Per incoming lane (its position in the lane list), the vehicles a detector of range ``distance`` sees."""
         sim = self._sim
         if self._lane_lengths is None:
             self._lane_lengths = np.array([sim.lane.getLength(lane) for lane in self._lanes], dtype=float)
@@ -362,7 +362,7 @@ class SimulationEngine:
         return self._time_loss_now
 
     def _signal_values(self, quantity: str) -> np.ndarray:
-        """A per-signal quantity (:data:`~traffic_lam.signals.traffic_signal.SIGNAL_QUANTITIES`), read once per decision."""
+        """A per-signal quantity (one of ``SIGNAL_QUANTITIES``), read once a decision."""
         if not self._signal_cache:
             self._read_backlog()
         return self._signal_cache[quantity]

@@ -55,7 +55,7 @@ class DetectorReward(ABC):
         self.detection_range = None if detection_range is None else float(detection_range)
         self.backlog = backlog
 
-    def reset(self, signal: TrafficSignal) -> None:
+    def reset(self, signal: TrafficSignal) -> None:  # noqa: B027 - a hook: nothing to forget by default
         """Start of an episode: forget what the previous one left (nothing by default)."""
 
     @abstractmethod
