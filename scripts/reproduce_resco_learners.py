@@ -119,7 +119,8 @@ def table(out: Path, maps: list[str]) -> str:
     import csv
 
     lines = [
-        "| map | controller | policy | avg delay (s), seeds 0–2 | never inserted | training wall (min) | RESCO IDQN / IPPO |",
+        "| map | controller | policy | avg delay (s), seeds 0–2 | never inserted | training wall (min) "
+        "| RESCO IDQN / IPPO |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in maps:

@@ -77,13 +77,13 @@ def test_bad_values_and_unknown_keys_give_one_line(tmp_path, section, expected):
     [
         (
             "observation: warp",
-            "observation: unknown observation 'warp': expected one of default, pressure, "
+            "observation: unknown observation 'warp': expected one of default, detector, pressure, "
             "queue-pressure, wave or 'module:Class'",
         ),
         (
             "reward: warp",
             "reward: unknown reward 'warp': expected one of diff-waiting-time, queue, pressure, "
-            "average-speed or 'module:Class'",
+            "delay, average-speed or 'module:Class'",
         ),
         (
             "observation: {name: wave, args: {range: 3}}",
@@ -95,7 +95,7 @@ def test_bad_values_and_unknown_keys_give_one_line(tmp_path, section, expected):
         ),
         (
             "reward: {name: queue, args: {weight: 2}}",
-            "reward.args: reward 'queue': unknown argument 'weight' (valid: none)",
+            "reward.args: reward 'queue': unknown argument 'weight' (valid: detection_range, backlog)",
         ),
         ("observation: {name: wave, arg: {}}", "unknown key 'observation.arg', expected one of args, name"),
     ],

@@ -85,6 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``traffic-lam run``: check everything, open the run folder, run the jobs, print the summary table."""
     from traffic_lam.experiments.runner import execute_run, prepare_run
     from traffic_lam.experiments.scenario import load_scenario
+    from traffic_lam.report.outputs import run_warnings
     from traffic_lam.report.terminal import terminal_summary
 
     scenario = load_scenario(args.scenario)
@@ -103,7 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
         progress.close()
     print("\n" + _totals(run, summary))
     if summary.rows:
-        print("\n" + terminal_summary(summary.rows))
+        print("\n" + terminal_summary(summary.rows, warnings=run_warnings(summary.run_dir)))
         print(f"\nresults: {summary.run_dir / 'results.csv'}")
         print(f"report:  {summary.report}")
     for what, error in summary.failures:
@@ -232,7 +233,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from traffic_lam.experiments.run_folder import written_by_run
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.files import ensure_writable_dir
-    from traffic_lam.report.outputs import comparison_curves, write_outputs
+    from traffic_lam.report.outputs import comparison_curves, comparison_warnings, write_outputs
     from traffic_lam.report.terminal import terminal_summary
 
     runs = [Path(r) for r in args.runs]
@@ -248,8 +249,9 @@ def compare_command(args: argparse.Namespace) -> int:
     if not into_run:
         write_rows(out / "results.csv", rows)
     title = "traffic_lam — comparison of " + ", ".join(r.name for r in runs)
-    plots, report = write_outputs(out, rows, title=title, curves=comparison_curves(runs))
-    print(terminal_summary(rows))
+    found = comparison_warnings(runs)
+    plots, report = write_outputs(out, rows, title=title, curves=comparison_curves(runs), warnings=found)
+    print(terminal_summary(rows, warnings=found))
     print(f"\nplots:  {out / 'plots'} ({', '.join(p.name for p in plots)})")
     print(f"report: {report}")
     return 0

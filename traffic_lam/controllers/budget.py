@@ -29,6 +29,12 @@ class TrainingBudget:
             None: no checkpoints, no resume.
         curve_file: CSV the learning curve is written to (one row per training episode).
             None: the curve is kept in memory only.
+        validate_every: evaluate the learner's greedy policy on the validation seeds every
+            this many training episodes, and once when training ends (so a budget of fewer
+            episodes validates once, at the end); the policy of the lowest validation delay
+            is the one training selects (:mod:`traffic_lam.controllers.selection`). 0: never.
+        validation_seeds: SUMO seeds of the validation episodes (one episode each), apart
+            from the training seeds (``seed`` counting up) and the evaluation seeds.
     """
 
     episodes: int = 10
@@ -37,9 +43,13 @@ class TrainingBudget:
     checkpoint_every: int = 0
     checkpoint_dir: Path | None = None
     curve_file: Path | None = None
+    validate_every: int = 10
+    validation_seeds: tuple[int, ...] = (5000, 5001)
 
     def __post_init__(self) -> None:
-        for name, minimum in (("episodes", 1), ("seed", 0), ("num_envs", 1), ("checkpoint_every", 0)):
+        for name, minimum in (
+            ("episodes", 1), ("seed", 0), ("num_envs", 1), ("checkpoint_every", 0), ("validate_every", 0)
+        ):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"training budget: {name}: expected an integer >= {minimum}, got {value!r}")
@@ -50,6 +60,27 @@ class TrainingBudget:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
+        object.__setattr__(self, "validation_seeds", self._checked_validation_seeds())
+
+    def _checked_validation_seeds(self) -> tuple[int, ...]:
+        """The validation seeds as a tuple: distinct whole numbers, none of them a training seed."""
+        seeds = self.validation_seeds
+        expected = "expected a non-empty list of distinct integers >= 0"
+        if isinstance(seeds, (int, str)) or not isinstance(seeds, (list, tuple)):
+            raise ConfigError(f"training budget: validation_seeds: {expected}, got {seeds!r}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"training budget: validation_seeds: {expected}, got {list(seeds)!r}")
+        if self.validate_every and not seeds:
+            every = self.validate_every
+            raise ConfigError(f"training budget: validation_seeds: {expected} (validate_every is {every})")
+        last = self.seed + self.episodes + self.num_envs - 1  # a simulation's reset may draw one more
+        clash = [s for s in seeds if self.seed <= s <= last]
+        if clash:
+            raise ConfigError(
+                f"training budget: validation_seeds: {clash[0]} is a training seed ({self.seed}..{last}); "
+                "expected seeds apart from the training ones"
+            )
+        return tuple(int(s) for s in seeds)
 
     @classmethod
     def of(cls, budget: TrainingBudget | int) -> TrainingBudget:

@@ -7,6 +7,15 @@ Work is cut into independent jobs run by :mod:`traffic_lam.experiments.executors
 * an *evaluation job* per (controller, seed, episode) (skipped when its row is already in
   ``results.csv``).
 
+A learner's training validates its policy (the training budget's ``validate_every``,
+:mod:`traffic_lam.controllers.selection`) and the job saves, beside the final policy
+(``models/<label>/model.final``), the selected one (``model.selected``: the best validation
+delay) and what was selected (``selection.json``). The label ``<label>`` is then evaluated
+with the selected policy (rows with ``policy`` ``selected``) and, when it is not the final
+one, the label ``<label>.final`` with the final policy (``policy`` ``final``); a learner
+without a selected policy is evaluated with its final one. Classic controllers' rows have
+no ``policy``.
+
 Each finished evaluation job is written to ``results.csv`` at once (atomically), so an
 interrupted run loses at most the jobs in flight. Before any job, everything is checked
 and the run folder opened by the run's fingerprint (:func:`prepare_run`): a folder holding
@@ -20,14 +29,17 @@ evaluated episode.
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traffic_lam.controllers.base import Controller, read_document
 from traffic_lam.controllers.budget import TrainingBudget
-from traffic_lam.errors import ControllerError
+from traffic_lam.controllers.selection import RewardHackingWarning, Selection
+from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.experiments.executors import Outcome, check_executor, run_jobs
 from traffic_lam.experiments.fingerprint import fingerprint
 from traffic_lam.experiments.progress import CurveWatcher, ProgressCallback, ProgressUpdate
@@ -40,6 +52,10 @@ if TYPE_CHECKING:
 
 EPISODE_SEED_STRIDE = 1000
 """Episode ``k`` of evaluation seed ``s`` runs SUMO with seed ``s + 1000 * k``."""
+SELECTED, FINAL = "selected", "final"
+"""The ``policy`` of a learner's rows: the policy validation selected, or the one at the end of training."""
+FINAL_SUFFIX = ".final"
+"""``ppo`` -> ``ppo.final``: the label of a learner's final policy, evaluated when it is not the selected one."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,20 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """Evaluate one controller for one episode."""
+    """Evaluate one controller for one episode.
+
+    Attributes:
+        label: the rows' controller label (default: the controller's name).
+        policy: a learner's policy to evaluate (:data:`SELECTED` or :data:`FINAL`); ``""`` for classic ones.
+    """
 
     scenario: Scenario
     controller: ControllerSpec
     seed: int
     episode: int
     run_dir: str
+    label: str = ""
+    policy: str = ""
 
 
 @dataclass
@@ -95,9 +118,37 @@ class RunSummary:
     report: Path | None = None
 
 
-def model_path(run_dir: str | Path, controller: str) -> Path:
-    """Where a trained controller of the run is saved (looking it up creates nothing)."""
-    return ResultsStore(run_dir).model_folder(controller) / "model.final"
+def model_path(run_dir: str | Path, controller: str, policy: str = FINAL) -> Path:
+    """Where a trained controller of the run is saved: its final or selected policy (looking it up creates nothing)."""
+    return ResultsStore(run_dir).model_folder(controller) / f"model.{policy}"
+
+
+def selection_path(run_dir: str | Path, controller: str) -> Path:
+    """A learner's ``selection.json``: which policy validation selected (looking it up creates nothing)."""
+    return ResultsStore(run_dir).model_folder(controller) / "selection.json"
+
+
+def read_selection(run_dir: str | Path, controller: str) -> dict[str, Any] | None:
+    """What ``selection.json`` says (``episode``, ``final_episode``, ``delay_s``, ``warning``); None without one."""
+    try:
+        found = json.loads(selection_path(run_dir, controller).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def evaluated_policies(run_dir: str | Path, spec: ControllerSpec) -> list[tuple[str, str]]:
+    """``(label, policy)`` of each evaluation of ``spec``: see the module (a classic controller: its label, ``""``)."""
+    from traffic_lam.controllers import make_controller
+
+    if not make_controller(spec.type, spec.args).needs_training:
+        return [(spec.name, "")]
+    selection = read_selection(run_dir, spec.name)
+    if selection is None or not model_path(run_dir, spec.name, SELECTED).exists():
+        return [(spec.name, FINAL)]
+    if selection.get("episode") == selection.get("final_episode"):
+        return [(spec.name, SELECTED)]
+    return [(spec.name, SELECTED), (spec.name + FINAL_SUFFIX, FINAL)]
 
 
 @dataclass(frozen=True)
@@ -206,12 +257,13 @@ def _evaluate(
     for controller in scenario.controllers:
         if controller.name in failed_training:
             continue
-        for seed in scenario.evaluation.seeds:
-            for episode in range(scenario.evaluation.episodes):
-                if job_key(controller.name, seed, episode) in finished:
-                    summary.skipped += 1
-                else:
-                    jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir)))
+        for label, policy in evaluated_policies(store.run_dir, controller):
+            for seed in scenario.evaluation.seeds:
+                for episode in range(scenario.evaluation.episodes):
+                    if job_key(label, seed, episode) in finished:
+                        summary.skipped += 1
+                    else:
+                        jobs.append(EvalJob(scenario, controller, seed, episode, str(store.run_dir), label, policy))
     started = time.perf_counter()
     if progress and jobs:
         progress(ProgressUpdate("evaluate", 0, len(jobs)))
@@ -270,13 +322,32 @@ def check_scenario(scenario: Scenario) -> EnvConfig:
         own = build_config(config.network, **scenario_env_options(scenario, controller.env_options()))
         make_observation(own.observation)
         controller.check_network(config.network, layouts)
+        if controller.needs_training:
+            _check_validation_seeds(scenario, spec)
     return config
+
+
+def _check_validation_seeds(scenario: Scenario, spec: ControllerSpec) -> None:
+    """Refuse validation seeds that are training seeds (the budget's check) or evaluation seeds."""
+    try:
+        budget = spec.training.budget()
+    except ConfigError as exc:
+        raise ConfigError(f"controller '{spec.name}': {exc}") from None
+    evaluation = {s + EPISODE_SEED_STRIDE * k for s in scenario.evaluation.seeds
+                  for k in range(scenario.evaluation.episodes)}  # fmt: skip
+    clash = sorted(evaluation & set(budget.validation_seeds))
+    if budget.validate_every and clash:
+        raise ConfigError(
+            f"training.validation_seeds: {clash[0]} is an evaluation seed of the scenario; "
+            "expected seeds apart from the evaluation ones"
+        )
 
 
 def _collect(store: ResultsStore, summary: RunSummary, outcome: Outcome[EvalJob]) -> None:
     job = outcome.job
     if outcome.error:
-        _failed(store, summary, f"evaluate {job.controller.name} seed {job.seed} episode {job.episode}", outcome)
+        what = f"evaluate {job.label or job.controller.name} seed {job.seed} episode {job.episode}"
+        _failed(store, summary, what, outcome)
         return
     store.add(outcome.result)
     summary.evaluated += 1
@@ -311,7 +382,12 @@ class Trained:
 
 
 def train_job(job: TrainJob) -> Trained:
-    """Train one learner and save it (module level: runs in worker processes)."""
+    """Train one learner and save it: its selected policy first, then the final one (module level: runs in workers).
+
+    The final policy's save, last, marks the training done (a re-run skips it). A
+    reward-hacking warning is not printed here: it is in the run folder
+    (``curves/<label>.warnings.json``), and the summary and report show it.
+    """
     from traffic_lam.controllers import make_controller
     from traffic_lam.env.factory import EnvFactory
 
@@ -320,10 +396,30 @@ def train_job(job: TrainJob) -> Trained:
     controller = make_controller(spec.type, spec.args)
     store = ResultsStore(job.run_dir)
     factory = EnvFactory(scenario.network, scenario_env_options(scenario, controller.env_options()))
-    controller.learn(factory, training_budget(spec.training, store, spec.name))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RewardHackingWarning)
+        controller.learn(factory, training_budget(spec.training, store, spec.name))
+    save_selection(job.run_dir, spec.name, getattr(controller, "selection", None))
     target = model_path(job.run_dir, spec.name)
     controller.save(target)
     return Trained(str(target), time.perf_counter() - started)
+
+
+def save_selection(run_dir: str | Path, controller: str, selection: Selection | None) -> None:
+    """Save the selected policy (``model.selected``) and ``selection.json`` into a learner's model folder.
+
+    Without a selection (a budget that never validates) the folder's earlier ones are removed.
+    """
+    from traffic_lam.files import atomic_write_text
+
+    path = selection_path(run_dir, controller)
+    if selection is None:
+        path.unlink(missing_ok=True)
+        return
+    selection.controller.save(model_path(run_dir, controller, SELECTED))
+    facts = {"episode": selection.episode, "final_episode": selection.final_episode,
+             "delay_s": selection.delay_s, "warning": selection.warning}  # fmt: skip
+    atomic_write_text(path, json.dumps(facts, indent=2) + "\n")
 
 
 def training_budget(training: Any, store: ResultsStore, controller: str) -> TrainingBudget:
@@ -335,6 +431,8 @@ def training_budget(training: Any, store: ResultsStore, controller: str) -> Trai
         checkpoint_every=training.checkpoint_every,
         checkpoint_dir=store.model_dir(controller),
         curve_file=store.curve_path(controller),
+        validate_every=training.validate_every,
+        validation_seeds=training.validation_seeds,
     )
 
 
@@ -344,9 +442,10 @@ def eval_job(job: EvalJob) -> list[dict[str, Any]]:
     from traffic_lam.evaluation import evaluate
 
     scenario, spec = job.scenario, job.controller
+    label = job.label or spec.name
     controller = make_controller(spec.type, spec.args)
     if controller.needs_training:
-        controller = _load_trained(job.run_dir, spec.name, controller.name)
+        controller = _load_trained(job.run_dir, spec.name, controller.name, job.policy or FINAL)
     store = ResultsStore(job.run_dir)
     sumo_seed = job.seed + EPISODE_SEED_STRIDE * job.episode
     started = time.perf_counter()
@@ -355,21 +454,21 @@ def eval_job(job: EvalJob) -> list[dict[str, Any]]:
         controller,
         episodes=1,
         seed=sumo_seed,
-        out_dir=store.episode_dir(spec.name, job.seed, job.episode),
+        out_dir=store.episode_dir(label, job.seed, job.episode),
         ssm=scenario.evaluation.ssm,
         **scenario_env_options(scenario, {}),
     )
     row = records[0].to_row()
-    row.update(controller=spec.name, controller_type=spec.type, seed=job.seed, episode=job.episode,
-               sumo_seed=sumo_seed, job_wall_time_s=time.perf_counter() - started)  # fmt: skip
+    row.update(controller=label, controller_type=spec.type, policy=job.policy or None, seed=job.seed,
+               episode=job.episode, sumo_seed=sumo_seed, job_wall_time_s=time.perf_counter() - started)  # fmt: skip
     return [row]
 
 
-def _load_trained(run_dir: str | Path, label: str, expected: str) -> Controller:
-    """The learner trained for ``label`` in the run folder, checked to be the scenario's kind of controller."""
+def _load_trained(run_dir: str | Path, label: str, expected: str, policy: str = FINAL) -> Controller:
+    """The learner trained for ``label`` in the run folder (its ``policy``), checked to be the scenario's kind."""
     from traffic_lam.controllers import load
 
-    path = model_path(run_dir, label)
+    path = model_path(run_dir, label, policy)
     trained = load(path)
     if trained.name != expected:
         raise ControllerError(f"{path}: holds controller '{trained.name}', but '{label}' is a '{expected}' here")

@@ -102,29 +102,6 @@ class Component(_NameOrEntry):
         return {"name": self.name, "args": dict(self.args)} if self.args else self.name
 
 
-class Training(Section):
-    """Training budget for learning controllers (defaults: :class:`~traffic_lam.controllers.budget.TrainingBudget`).
-
-    Attributes:
-        episodes: training episodes (of the scenario's length).
-        seed: first SUMO seed used in training (evaluation seeds stay separate).
-        num_envs: parallel simulations feeding the learner.
-        checkpoint_every: save a checkpoint every this many episodes (0: only at the end).
-    """
-
-    episodes: whole(1) = Field(_BUDGET["episodes"], description="training episodes")
-    seed: whole(0) = Field(_BUDGET["seed"], description="SUMO seed of the first training episode")
-    num_envs: whole(1) = Field(_BUDGET["num_envs"], description="parallel simulations feeding the learner")
-    checkpoint_every: whole(0) = Field(
-        _BUDGET["checkpoint_every"], description="episodes between checkpoints (0: only at the end)"
-    )
-
-    def budget(self, checkpoint_dir: str | Path | None = None, curve_file: str | Path | None = None) -> TrainingBudget:
-        """This budget as the :class:`~traffic_lam.controllers.budget.TrainingBudget` a learner takes."""
-        values = {name: getattr(self, name) for name in type(self).model_fields}
-        return TrainingBudget(**values).with_outputs(checkpoint_dir, curve_file)
-
-
 def _seeds(value: Any) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
@@ -143,6 +120,41 @@ Seeds = Annotated[
     WithJsonSchema({"anyOf": [_SEED, {"type": "array", "items": _SEED, "minItems": 1, "uniqueItems": True}]}),
 ]
 """Distinct SUMO seeds (one integer reads as a list of one)."""
+
+
+class Training(Section):
+    """Training budget for learning controllers (defaults: :class:`~traffic_lam.controllers.budget.TrainingBudget`).
+
+    Attributes:
+        episodes: training episodes (of the scenario's length).
+        seed: first SUMO seed used in training (evaluation seeds stay separate).
+        num_envs: parallel simulations feeding the learner.
+        checkpoint_every: save a checkpoint every this many episodes (0: only at the end).
+        validate_every: validate the policy every this many episodes and at the end; the
+            best validation delay selects the policy evaluated (0: never).
+        validation_seeds: SUMO seeds of the validation episodes (apart from the training
+            and evaluation seeds).
+    """
+
+    episodes: whole(1) = Field(_BUDGET["episodes"], description="training episodes")
+    seed: whole(0) = Field(_BUDGET["seed"], description="SUMO seed of the first training episode")
+    num_envs: whole(1) = Field(_BUDGET["num_envs"], description="parallel simulations feeding the learner")
+    checkpoint_every: whole(0) = Field(
+        _BUDGET["checkpoint_every"], description="episodes between checkpoints (0: only at the end)"
+    )
+    validate_every: whole(0) = Field(
+        _BUDGET["validate_every"],
+        description="episodes between validations of the policy, also validated at the end; the best validation "
+        "delay selects the policy evaluated (0: never)",
+    )
+    validation_seeds: Seeds = Field(
+        _BUDGET["validation_seeds"], description="SUMO seeds of the validation episodes (not training or evaluation's)"
+    )
+
+    def budget(self, checkpoint_dir: str | Path | None = None, curve_file: str | Path | None = None) -> TrainingBudget:
+        """This budget as the :class:`~traffic_lam.controllers.budget.TrainingBudget` a learner takes."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return TrainingBudget(**values).with_outputs(checkpoint_dir, curve_file)
 
 
 class Evaluation(Section):

@@ -6,8 +6,11 @@ Layout of a run folder::
     results.schema.json    the type of each results.csv column (written with it)
     scenario.yaml          the scenario that produced them (copied verbatim)
     episodes/<controller>/seed<S>-ep<K>/tripinfo.xml   SUMO's own trip output per episode
-    models/<controller>/   trained controllers (learners)
+    models/<controller>/   trained learners: model.final, model.selected (best validation delay), selection.json,
+                           checkpoints
     curves/<controller>.csv   learning curves (one row per training episode)
+    curves/<controller>.validation.csv   the validations of the learner's training (model selection)
+    curves/<controller>.warnings.json    a reward-hacking warning of its training, if any
     plots/*.png, report.html
 """
 
@@ -25,9 +28,18 @@ from traffic_lam.metrics.record import EpisodeRecord
 KEY_COLUMNS = ("controller", "network", "seed", "episode")
 
 RUNNER_COLUMNS: Mapping[str, type] = MappingProxyType(
-    {"controller": str, "controller_type": str, "seed": int, "episode": int, "sumo_seed": int, "job_wall_time_s": float}
+    {
+        "controller": str,
+        "controller_type": str,
+        "policy": str,
+        "seed": int,
+        "episode": int,
+        "sumo_seed": int,
+        "job_wall_time_s": float,
+    }
 )
-"""Columns the runner sets on an episode's row: the scenario's label and type, its evaluation seed and episode."""
+"""Columns the runner sets on an episode's row: the scenario's label and type, a learner's policy (``selected``,
+``final``; empty for a classic controller), its evaluation seed and episode."""
 
 
 def job_key(controller: str, seed: int, episode: int) -> str:

@@ -38,12 +38,19 @@ OTHERS = (
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 """Marker of each run folder in a comparison (first folder: circles)."""
 
+FINAL_MARKER = "X"
+"""Marker of a learner's final policy (``ppo.final``), drawn in its learner's colour."""
+
 LINES = ("-", "--", ":", "-.")
 """Line style of each run folder's learning curves in a comparison."""
 
 
 def colour(label: str) -> str:
-    """The colour of a controller label: fixed for a built-in name, else a hash of the label into :data:`OTHERS`."""
+    """The colour of a controller label: fixed for a built-in name, else a hash of the label into :data:`OTHERS`.
+
+    A learner's final policy (``ppo.final``, beside its selected one ``ppo``) has the colour of its learner.
+    """
+    label = label.removesuffix(".final") or label
     if label in BUILT_IN:
         return BUILT_IN[label]
     return OTHERS[zlib.crc32(label.encode("utf-8")) % len(OTHERS)]
@@ -84,7 +91,7 @@ def look(label: str, folders: Sequence[str] = ()) -> Look:
     for k, folder in enumerate(folders):
         if label.startswith(f"{folder}/"):
             return Look(colour(label[len(folder) + 1 :]), MARKERS[k % len(MARKERS)], LINES[k % len(LINES)])
-    return Look(colour(label))
+    return Look(colour(label), FINAL_MARKER if label.endswith(".final") else "o")
 
 
 def looks(labels: Iterable[str], folders: Sequence[str] = ()) -> dict[str, Look]:

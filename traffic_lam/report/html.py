@@ -12,7 +12,18 @@ from traffic_lam.files import atomic_write_text
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import Metric
 from traffic_lam.report.jams import RULE, Jam, jams
-from traffic_lam.report.summary import Stat, best, controllers_in, episodes_of, plural, present, stat, summary_metrics
+from traffic_lam.report.summary import (
+    FINAL_NOTE,
+    Stat,
+    best,
+    controllers_in,
+    display_names,
+    episodes_of,
+    plural,
+    present,
+    stat,
+    summary_metrics,
+)
 
 VEHICLE_COLUMNS = ("vehicles_arrived", "vehicles_not_inserted")
 """Vehicle counts the report's table shows after the throughput (when the catalog declares them)."""
@@ -31,6 +42,8 @@ img { max-width: 100%; margin: 1em 0; border: 1px solid #eee; }
 .meta { color: #666; }
 .jam { color: #fff; background: #c62828; border-radius: 3px; padding: 0 5px; margin-left: 6px; font-weight: bold; }
 p.jams { border-left: 4px solid #c62828; padding: 4px 10px; background: #fdecea; }
+.hack { color: #fff; background: #e65100; border-radius: 3px; padding: 0 5px; margin-left: 6px; font-weight: bold; }
+p.hacks { border-left: 4px solid #e65100; padding: 4px 10px; background: #fff3e0; }
 figure { display: inline-block; margin: 0 1em 1em 0; }
 figure img { max-width: 560px; }
 figcaption { color: #444; }
@@ -45,11 +58,13 @@ def write_report(
     notes: Sequence[str] = (),
     metrics: Iterable[Metric] = METRICS,
     clips: Mapping[str, Path] | None = None,
+    warnings: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write ``report.html``: a table of mean ± std per controller (best per column marked), the plots, replays.
 
     A controller whose episodes jammed (:mod:`traffic_lam.report.jams`) is flagged in the table
-    and named, with the reason, above it.
+    and named, with the reason, above it; so is a learner whose training raised a warning
+    (reward hacking: :func:`traffic_lam.controllers.selection.reward_hacking`).
 
     Args:
         path: the HTML file to write.
@@ -62,12 +77,17 @@ def write_report(
             or maximum by the metric's ``better``.
         clips: an animation (GIF) per controller label, shown under "Replays" (linked relative to
             ``path``'s folder); None or empty: no such section.
+        warnings: the warning lines of each learner's training, by label.
 
     """
     images = "\n".join(_figure(p, path.parent) for p in plots)
     network = ", ".join(sorted({str(r.get("network")) for r in rows})) or "–"
     flagged = jams(rows)
-    note_html = "".join(f"<p class='meta'>{html.escape(n)}</p>" for n in notes) + _jam_note(flagged)
+    hacks = {label: lines for label, lines in (warnings or {}).items() if lines}
+    names = display_names(rows)
+    notes = [*notes, FINAL_NOTE] if any(n != c for c, n in names.items()) else list(notes)
+    note_html = "".join(f"<p class='meta'>{html.escape(n)}</p>" for n in notes) + _jam_note(flagged, names)
+    note_html += _warning_note(hacks)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
 <body>
@@ -77,7 +97,7 @@ values are the mean over episodes, the std under it; the best value of each colu
 Delay follows the RESCO definition (timeLoss + departDelay, unfinished and never-inserted vehicles
 included).</p>
 {note_html}
-<div class="wide">{_table(rows, metrics, flagged)}</div>
+<div class="wide">{_table(rows, metrics, flagged, hacks)}</div>
 {images}
 {_replays(clips or {}, path.parent)}
 <p class="meta">Raw data: <a href="results.csv">results.csv</a> ·
@@ -97,9 +117,15 @@ def _columns(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric]) -> list[
     return [*shown[:at], *counts, *shown[at:]]
 
 
-def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric], flagged: Mapping[str, Jam]) -> str:
+def _table(
+    rows: Sequence[dict[str, Any]],
+    metrics: Iterable[Metric],
+    flagged: Mapping[str, Jam],
+    hacks: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """The summary as an HTML table; each column's best cell (by its metric's ``better``) has class ``best``."""
     controllers = controllers_in(rows)
+    names = display_names(rows)
     shown = _columns(rows, metrics)
     head = "".join(
         f'<th title="{html.escape(f"{m.description} ({m.better} is better)".strip())}">{html.escape(m.heading)}</th>'
@@ -115,7 +141,10 @@ def _table(rows: Sequence[dict[str, Any]], metrics: Iterable[Metric], flagged: M
         n = episodes_of(rows, controller)
         jam = flagged.get(controller)
         badge = f' <span class="jam" title="{html.escape(str(jam))}">&#9888; jam</span>' if jam else ""
-        lines.append(f"<tr><td>{html.escape(controller)}{badge}</td><td>{n}</td>{cells}</tr>")
+        hack = (hacks or {}).get(controller.removesuffix(".final"))
+        if hack:
+            badge += f' <span class="hack" title="{html.escape(hack[0])}">&#9888; reward?</span>'
+        lines.append(f"<tr><td>{html.escape(names[controller])}{badge}</td><td>{n}</td>{cells}</tr>")
     return "\n".join([*lines, "</table>"])
 
 
@@ -126,12 +155,22 @@ def _value(s: Stat) -> str:
     return f'{s.mean:.1f}<span class="sd">± {s.std:.1f}</span>'
 
 
-def _jam_note(flagged: Mapping[str, Jam]) -> str:
-    """A warning paragraph naming each jammed controller and why, with the rule; empty when none jammed."""
+def _jam_note(flagged: Mapping[str, Jam], names: Mapping[str, str] | None = None) -> str:
+    """A warning paragraph naming each jammed controller (as the table shows it) and why; empty when none jammed."""
     if not flagged:
         return ""
-    named = "; ".join(f"<b>{html.escape(c)}</b>: {html.escape(str(j))}" for c, j in flagged.items())
+    shown = names or {}
+    named = "; ".join(f"<b>{html.escape(shown.get(c, c))}</b>: {html.escape(str(j))}" for c, j in flagged.items())
     return f"<p class='jams'>&#9888; Jammed or locked network — {named}. ({html.escape(RULE)}.)</p>"
+
+
+def _warning_note(hacks: Mapping[str, Sequence[str]]) -> str:
+    """A warning paragraph with each training's warning lines; empty when there are none."""
+    if not hacks:
+        return ""
+    named = "<br>".join(html.escape(line) for lines in hacks.values() for line in lines)
+    rule = "the training return improved while the validation score worsened: docs/definitions.md"
+    return f"<p class='hacks'>&#9888; Reward hacking? ({html.escape(rule)})<br>{named}</p>"
 
 
 def _replays(clips: Mapping[str, Path], folder: Path) -> str:

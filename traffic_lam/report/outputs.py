@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from traffic_lam.controllers.selection import VALIDATION_SUFFIX, WARNINGS_SUFFIX, read_warnings
 from traffic_lam.report import plots
 from traffic_lam.report.html import write_report
 
@@ -33,10 +34,31 @@ def comparison_curves(runs: Sequence[Path]) -> dict[str, Path]:
     return curves
 
 
+def comparison_warnings(runs: Sequence[Path]) -> dict[str, list[str]]:
+    """The training warnings of every folder compared, by the label their rows get (``<folder>/<label>``)."""
+    found: dict[str, list[str]] = {}
+    for run, name in zip(runs, folder_names(runs), strict=True):
+        found.update(run_warnings(run, f"{name}/" if name else ""))
+    return found
+
+
 def run_curves(run_dir: Path, prefix: str = "") -> dict[str, Path]:
-    """The learning-curve CSVs of a run folder (``curves/<label>.csv``) by ``prefix + label``."""
+    """The learning-curve CSVs of a run folder (``curves/<label>.csv``, not the validations beside them) by label."""
     folder = run_dir / "curves"
-    return {f"{prefix}{p.stem}": p for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+    if not folder.is_dir():
+        return {}
+    return {f"{prefix}{p.stem}": p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(VALIDATION_SUFFIX)}
+
+
+def run_warnings(run_dir: Path, prefix: str = "") -> dict[str, list[str]]:
+    """The warnings of a run folder's trainings (``curves/<label>.warnings.json``) by ``prefix + label``."""
+    folder = run_dir / "curves"
+    found = {}
+    for path in sorted(folder.glob("*" + WARNINGS_SUFFIX)) if folder.is_dir() else []:
+        lines = read_warnings(path)
+        if lines:
+            found[prefix + path.name.removesuffix(WARNINGS_SUFFIX)] = lines
+    return found
 
 
 def write_outputs(
@@ -45,6 +67,7 @@ def write_outputs(
     title: str,
     curves: Mapping[str, Path] | None = None,
     clips: Mapping[str, Path] | None = None,
+    warnings: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[Path], Path]:
     """Draw the comparison plots into ``run_dir/plots`` and write ``run_dir/report.html``.
 
@@ -54,6 +77,7 @@ def write_outputs(
         title: the report's title.
         curves: learning-curve CSV per learner label; None: the folder's own (:func:`run_curves`).
         clips: an animation per controller label for the report's "Replays" section.
+        warnings: the trainings' warnings per learner label; None: the folder's own (:func:`run_warnings`).
 
     Returns:
         The PNGs written (the learning curves only when some curve has data) and the report.
@@ -69,4 +93,5 @@ def write_outputs(
                                        folder / "learning_curves.png", rows)  # fmt: skip
     if curve_plot is not None:
         written.append(curve_plot)
-    return written, write_report(run_dir / "report.html", rows, written, title, clips=clips)
+    found = run_warnings(run_dir) if warnings is None else warnings
+    return written, write_report(run_dir / "report.html", rows, written, title, clips=clips, warnings=found)

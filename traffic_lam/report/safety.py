@@ -19,7 +19,7 @@ from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import COUNT, Metric
 from traffic_lam.report.colours import Look, folders_in, looks
 from traffic_lam.report.figures import count_axis, message_panel, save
-from traffic_lam.report.summary import controllers_in, plural, present, stat, values
+from traffic_lam.report.summary import controllers_in, display_names, plural, present, stat, values
 
 SAFETY_EVENTS = ("collisions", "emergency_stops", "emergency_braking")
 """Metrics summed on the safety axis of :func:`delay_vs_safety`."""
@@ -72,7 +72,8 @@ def _dots_over_means(
         offsets = [i + (j - (len(xs) - 1) / 2) * step for j in range(len(xs))]
         ax.scatter(offsets, xs, color=look.colour, edgecolors="black", marker=look.marker, s=28, zorder=3)
         highest = max([highest, *xs])
-    ax.set_xticks(range(len(controllers)), controllers, rotation=30, ha="right")
+    names = display_names(rows)
+    ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
     ax.grid(axis="y", alpha=0.3)
     if metric.unit == COUNT:
         count_axis(ax, highest)
@@ -97,6 +98,7 @@ def delay_vs_safety(
     metric = METRICS[x]
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
+    names = display_names(rows)
     fig = Figure(figsize=(6.8, 4.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     highest, dots = 0.0, 0
@@ -104,7 +106,8 @@ def delay_vs_safety(
         mine = [r for r in rows if r["controller"] == controller and r.get(x) is not None]
         counted = [sum(float(r.get(m) or 0) for m in events) for r in mine]
         look = drawn[controller]
-        ax.scatter([float(r[x]) for r in mine], counted, label=controller, color=look.colour, marker=look.marker, s=40)
+        shown = names[controller]
+        ax.scatter([float(r[x]) for r in mine], counted, label=shown, color=look.colour, marker=look.marker, s=40)
         highest, dots = max([highest, *counted]), dots + len(mine)
     count_axis(ax, highest)
     if highest == 0:

@@ -43,6 +43,35 @@ def controllers_in(rows: Sequence[dict[str, Any]]) -> list[str]:
     return seen
 
 
+FINAL_NOTE = (
+    "(selected): the learner's policy of the best validation delay during its training; (final): its policy at the "
+    "end of training (docs/definitions.md)"
+)
+"""The note under a table that has a learner's selected and final policies."""
+
+
+def display_names(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """How each label is shown: a learner evaluated with both policies as ``ppo (selected)`` and ``ppo (final)``.
+
+    A label's rows say its policy (``policy``: ``selected``, ``final``, or none for a classic
+    controller); the final policy's label is ``<label>.final``. A learner evaluated with one
+    policy only, and every other controller, keeps its label.
+    """
+    policy = {}
+    for row in rows:
+        policy.setdefault(str(row["controller"]), row.get("policy"))
+    names = {}
+    for label, kind in policy.items():
+        base = label.removesuffix(".final")
+        if kind == "final" and base != label and policy.get(base) == "selected":
+            names[label] = f"{base} (final)"
+        elif kind == "selected" and policy.get(f"{label}.final") == "final":
+            names[label] = f"{label} (selected)"
+        else:
+            names[label] = label
+    return names
+
+
 def values(rows: Sequence[dict[str, Any]], controller: str, metric: str) -> list[float]:
     """The numeric values of ``metric`` for ``controller`` (missing cells skipped)."""
     return [
@@ -98,10 +127,11 @@ def summary_table(rows: Sequence[dict[str, Any]], markdown: bool = False, metric
     """
     shown = summary_metrics(rows, metrics)
     header = ["controller", "episodes", *[m.heading for m in shown]]
+    names = display_names(rows)
     lines = []
     for controller in controllers_in(rows):
         cells = [str(stat(rows, controller, m.name)) for m in shown]
-        lines.append([controller, str(episodes_of(rows, controller)), *cells])
+        lines.append([names[controller], str(episodes_of(rows, controller)), *cells])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]

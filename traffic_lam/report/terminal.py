@@ -4,21 +4,33 @@ The full table (every summary metric, one heading line) is :func:`traffic_lam.re
 and the full data are in ``results.csv`` and ``report.html``; this one keeps what a reader
 looks at first (:data:`TERMINAL_COLUMNS`), adds the other summary metrics while they fit,
 wraps headings over a few lines, and names what it left out. A controller whose episodes
-jammed (:mod:`traffic_lam.report.jams`) is flagged ``JAM!``.
+jammed (:mod:`traffic_lam.report.jams`) is flagged ``JAM!``; the warning of a learner's
+training (reward hacking: :func:`traffic_lam.controllers.selection.reward_hacking`) is a
+``warning:`` line under the table.
 """
 
 from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import COUNT, Metric
 from traffic_lam.report.jams import RULE, jams
-from traffic_lam.report.summary import Stat, controllers_in, episodes_of, plural, present, stat, values
+from traffic_lam.report.summary import (
+    FINAL_NOTE,
+    Stat,
+    controllers_in,
+    display_names,
+    episodes_of,
+    plural,
+    present,
+    stat,
+    values,
+)
 
 WIDTH = 100
 """Columns of the terminal summary."""
@@ -42,13 +54,19 @@ class _Column:
         return max(len(text) for text in (*self.heading, *self.cells))
 
 
-def terminal_summary(rows: Sequence[dict[str, Any]], width: int = WIDTH, metrics: Iterable[Metric] = METRICS) -> str:
+def terminal_summary(
+    rows: Sequence[dict[str, Any]],
+    width: int = WIDTH,
+    metrics: Iterable[Metric] = METRICS,
+    warnings: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """The summary of ``rows`` in at most ``width`` columns: a line per controller, mean±std per metric.
 
     Args:
         rows: episode rows (``results.csv``).
         width: the widest a line may be (metric columns that do not fit are left out and named).
         metrics: the catalog to read (:data:`TERMINAL_COLUMNS` first, then its other ``in_summary`` metrics).
+        warnings: the warning lines of each learner's training, by label (each a line under the table).
     """
     catalog = list(metrics)
     by_name = {m.name: m for m in catalog}
@@ -57,7 +75,8 @@ def terminal_summary(rows: Sequence[dict[str, Any]], width: int = WIDTH, metrics
     controllers = controllers_in(rows)
     flagged = jams(rows)
     counts = [episodes_of(rows, c) for c in controllers]
-    fixed = [_Column(("controller",), tuple(_shorten(c) for c in controllers))]
+    names = display_names(rows)
+    fixed = [_Column(("controller",), tuple(_shorten(names[c]) for c in controllers))]
     if len(set(counts)) > 1:
         fixed.append(_Column(("episodes",), tuple(map(str, counts))))
     last = [_Column(("jam",), tuple("JAM!" if c in flagged else "" for c in controllers))] if flagged else []
@@ -71,9 +90,12 @@ def terminal_summary(rows: Sequence[dict[str, Any]], width: int = WIDTH, metrics
     notes = [f"values: mean±std{each} (no ± where the std rounds to 0)"]
     if dropped:
         notes.append(f"not shown here (full data in results.csv and report.html): {', '.join(dropped)}")
-    notes += [f"JAM! {controller}: {why}" for controller, why in flagged.items()]
+    if any(n != c for c, n in names.items()):
+        notes.append(FINAL_NOTE)
+    notes += [f"JAM! {names.get(controller, controller)}: {why}" for controller, why in flagged.items()]
     if flagged:
         notes.append(RULE)
+    notes += [f"warning: {line}" for lines in (warnings or {}).values() for line in lines]
     return "\n".join([*_render(shown, gap), "", *(textwrap.fill(n, width, subsequent_indent="  ") for n in notes)])
 
 

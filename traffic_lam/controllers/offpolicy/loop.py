@@ -13,18 +13,25 @@ One training step, top to bottom in :func:`_collect`:
    once (:meth:`OffPolicyLearner.update`);
 4. bookkeeping: one learning-curve row per finished episode (its return, the score
    evaluation gives it: delay, throughput, vehicles never inserted, from the episode's
-   tripinfo, and the average queue), a checkpoint every ``checkpoint_every`` episodes.
+   tripinfo, and the average queue), a validation of the policy every ``validate_every``
+   episodes (:class:`~traffic_lam.controllers.selection.Validator`: it keeps the policy of
+   the best validation delay), a checkpoint every ``checkpoint_every`` episodes.
 
-A checkpoint (:func:`save_checkpoint`, one unit: :mod:`traffic_lam.controllers.checkpoints`)
-holds the learner saved as a controller (:data:`CHECKPOINT`: parameters, counters,
-tensors, optimiser state), its :meth:`OffPolicyLearner.training_state` (replay buffer,
-generators: :data:`TRAINING_STATE`), the learning-curve rows up to it and the process'
-random-number states. Resuming restores all of it and rewrites the curve file from the
-checkpoint's rows, so the episodes run after the checkpoint (lost with a crash) are run
-again and counted once; checkpoints fall at the same episode counts as without the
-interruption. The simulations restart at the checkpoint: episodes then in progress in
-other parallel simulations are dropped, and the simulations' seeds continue from
-``seed + episodes done`` rather than the uninterrupted run's seed stream.
+When the episodes are done, the final policy is validated too (unless just done) and the
+learner's :attr:`OffPolicyLearner.selection` holds what validation selected.
+
+A checkpoint (:func:`save_checkpoint`, one unit:
+:mod:`traffic_lam.controllers.checkpoints`) holds the learner saved as a controller
+(:data:`CHECKPOINT`: parameters, counters, tensors, optimiser state), its
+:meth:`OffPolicyLearner.training_state` (replay buffer, generators:
+:data:`TRAINING_STATE`), the learning-curve rows up to it, the validations so far with the
+selected policy, and the process' random-number states. Resuming restores all of it and
+rewrites the curve file from the checkpoint's rows, so the episodes run after the
+checkpoint (lost with a crash) are run again and counted once; checkpoints fall at the
+same episode counts as without the interruption. The simulations restart at the
+checkpoint: episodes then in progress in other parallel simulations are dropped, and the
+simulations' seeds continue from ``seed + episodes done`` rather than the uninterrupted
+run's seed stream.
 
 What is specific to a learner (how it chooses, what it learns from a batch) is a method
 of the learner; measuring the loop is a :class:`LoopCallback`
@@ -53,6 +60,7 @@ import torch
 from traffic_lam.controllers import checkpoints
 from traffic_lam.controllers.base import Controller, read_document, verify_artefact
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.selection import Selection, Validator
 from traffic_lam.env.vector import score_columns
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import write_csv
@@ -186,7 +194,9 @@ class OffPolicyLearner(Controller, ABC):
     """A learner trained by :func:`train` (its :meth:`learn` runs the loop).
 
     The loop keeps :attr:`decision_steps` and :attr:`training_episodes` up to date; they
-    are part of what a checkpoint saves (the learner's :meth:`_state`).
+    are part of what a checkpoint saves (the learner's :meth:`_state`). After training,
+    :attr:`selection` holds the policy validation selected (None when the budget never
+    validates): :class:`~traffic_lam.controllers.selection.Selection`.
     """
 
     needs_training: ClassVar[bool] = True
@@ -195,6 +205,7 @@ class OffPolicyLearner(Controller, ABC):
         super().__init__(**params)
         self.decision_steps = 0
         self.training_episodes = 0
+        self.selection: Selection | None = None
 
     @abstractmethod
     def prepare(self, venv: VectorSignalEnv, plan: TrainingPlan) -> SignalStacker:
@@ -295,15 +306,17 @@ def train(
         if resumed is not None:
             learner.resume(resumed.file(CHECKPOINT))
         curve = checkpoints.restart_curve(budget.curve_file, resumed)
+        validator = Validator(learner, make_env, budget, resumed)
         config = venv.config
         steps = math.ceil((config.end_time - config.begin_time) / config.timing.delta_time)
         stack = learner.prepare(venv, TrainingPlan(budget.episodes, budget.num_envs, steps))
         if resumed is not None:
             learner.restore_training_state(load_training_state(resumed.file(TRAINING_STATE)))
             checkpoints.restore_rng(resumed.rng)
-        _collect(learner, venv, stack, budget, curve, callbacks)
+        _collect(learner, venv, stack, budget, curve, callbacks, validator)
+    learner.selection = validator.finish(curve)  # the final policy validated; the reward-hacking guard
     if budget.checkpoint_dir is not None:
-        save_checkpoint(learner, budget.checkpoint_dir, curve)
+        save_checkpoint(learner, budget.checkpoint_dir, curve, validator)
 
 
 def _callbacks(
@@ -329,6 +342,7 @@ def _collect(
     budget: TrainingBudget,
     curve: list[dict[str, Any]],
     callback: LoopCallback,
+    validator: Validator,
 ) -> None:
     """Step the simulations until ``budget.episodes`` episodes are done; append a curve row per episode."""
     observations, infos = venv.reset(seed=budget.seed + learner.training_episodes)
@@ -359,28 +373,35 @@ def _collect(
             log.step(batch.rewards, next_infos)
             callback.on_step_end(venv.config.timing.delta_time * budget.num_envs)
 
-            # 4. one learning-curve row per finished episode; checkpoints
+            # 4. one learning-curve row per finished episode; validations; checkpoints
             for e in np.flatnonzero(dones):
                 learner.training_episodes += 1
                 curve.append(log.finish(e, learner.training_episodes, epsilon))
                 callback.on_episode_end(curve[-1])
+                if validator.due(learner.training_episodes):
+                    validator.validate(curve)
                 due = budget.checkpoint_every and learner.training_episodes % budget.checkpoint_every == 0
                 if budget.checkpoint_dir is not None and due:
-                    save_checkpoint(learner, budget.checkpoint_dir, curve)
+                    save_checkpoint(learner, budget.checkpoint_dir, curve, validator)
             if budget.curve_file is not None and any(dones):  # once, however many simulations finished
                 write_csv(budget.curve_file, curve)
             obs, masks, current, state = next_obs, next_masks, next_current, next_state
     callback.on_training_end()
 
 
-def save_checkpoint(learner: OffPolicyLearner, folder: Path, curve: list[dict[str, Any]]) -> None:
-    """Write a checkpoint of ``learner`` with the curve rows so far into ``folder``, as one unit."""
+def save_checkpoint(
+    learner: OffPolicyLearner, folder: Path, curve: list[dict[str, Any]], validator: Validator | None = None
+) -> None:
+    """Write a checkpoint of ``learner``, the curve rows and the validations so far into ``folder``, as one unit."""
 
     def fill(staging: Path) -> None:
         learner.save(staging / CHECKPOINT)
         torch.save(learner.training_state(), staging / TRAINING_STATE)
+        if validator is not None:
+            validator.save_selected(staging)
 
-    checkpoints.write_checkpoint(folder, fill, learner.training_episodes, curve)
+    extra = validator.extra() if validator is not None else None
+    checkpoints.write_checkpoint(folder, fill, learner.training_episodes, curve, extra)
 
 
 def load_training_state(path: Path) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Training reads top to bottom in :meth:`SB3Controller._learn`: N simulations in N worker
 processes, seen by SB3 as N x (signals) environments (parameter sharing: one policy,
 every signal a sample); action masks (MaskablePPO; masked Q-values for DQN); a callback
-that writes the learning curve (delay per training episode) and periodic checkpoints;
+that writes the learning curve (delay per training episode), validates the policy
+(:mod:`traffic_lam.controllers.selection`: :attr:`SB3Controller.selection` holds the
+policy of the best validation delay after training) and writes periodic checkpoints;
 resume from the last checkpoint (:mod:`.training`: what a checkpoint holds); TensorBoard
 logs when tensorboard is installed. The simulations' SUMO seeds start at the budget's
 ``seed`` (plus the episodes a resumed checkpoint had done).
@@ -35,6 +37,7 @@ from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_n
 from traffic_lam.controllers.sb3.config import DQNConfig, PPOConfig, SB3Config
 from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
+from traffic_lam.controllers.selection import Selection, Validator
 from traffic_lam.errors import ControllerError
 
 
@@ -61,6 +64,7 @@ class SB3Controller(Controller):
         self.algorithm_kwargs = config.algorithm_kwargs(self.name, self._algorithm())
         self.model: Any = None
         self.featurizer: Featurizer | None = None
+        self.selection: Selection | None = None  # what validation selected in the last training
 
     def observation_spec(self) -> Any:
         """The observation this learner was configured with."""
@@ -89,12 +93,12 @@ class SB3Controller(Controller):
             train_env.seed(budget.seed + (resumed.episodes if resumed else 0))  # SB3 seeded it with the learner's
             saving = checkpoint if budget.checkpoint_dir is not None else None
             curve = checkpoints.restart_curve(budget.curve_file, resumed)
-            progress = Progress(vec, budget.curve_file, saving, budget.checkpoint_every, curve)
+            validator = Validator(self, make_env, budget, resumed)
+            progress = Progress(vec, budget.curve_file, saving, budget.checkpoint_every, curve, validator)
             remaining = self._signal_steps(venv.config, budget.episodes) - int(self.model.num_timesteps)
             if remaining > 0:
                 self.model.learn(remaining, callback=progress, reset_num_timesteps=False, tb_log_name=self.name)
-            if progress.saved_at != self.model.num_timesteps:  # not checkpointed at the last step
-                progress.save_checkpoint(self.model)
+            self.selection = progress.finish(self.model)  # the final policy validated; the last checkpoint
 
     def _scale_rewards(self, vec: Any, checkpoint: Checkpoint, resumed: Resumed | None) -> Any:
         """``vec``, wrapped to scale its rewards with ``normalize_reward`` (statistics of the resumed checkpoint)."""

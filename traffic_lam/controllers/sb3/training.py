@@ -10,7 +10,9 @@ A checkpoint is one unit (written, committed and verified by
 * ``reward_scaling.pkl``: ``VecNormalize``'s running return statistics (``normalize_reward``);
 * ``progress.json``: episodes done, the learning-curve rows up to the checkpoint, the
   Python, numpy and torch random-number states (what SB3 draws exploration, replay
-  samples and sampled actions from) and the action space's generator.
+  samples and sampled actions from), the action space's generator and the validations so far;
+* ``selected.model`` (+ ``.json``): the policy validation selected so far
+  (:mod:`traffic_lam.controllers.selection`).
 
 The ``.pkl`` files and some entries of the zip are pickles: they are read only after
 every file matched the manifest. DQN checkpoints after the step's transition is stored
@@ -30,6 +32,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from traffic_lam.controllers import checkpoints
 from traffic_lam.controllers.checkpoints import Resumed
+from traffic_lam.controllers.selection import Selection, Validator
 from traffic_lam.files import write_csv
 
 
@@ -82,8 +85,8 @@ class Checkpoint:
             model.action_space.np_random.bit_generator.state = resumed.extra["action_space"]
         return model
 
-    def save(self, model: Any, curve: list[dict[str, Any]]) -> None:
-        """Checkpoint ``model`` (with its replay buffer, reward statistics and the curve rows) as one unit."""
+    def save(self, model: Any, curve: list[dict[str, Any]], validator: Validator | None = None) -> None:
+        """Checkpoint ``model`` (replay buffer, reward statistics, curve rows, validations) as one unit."""
 
         def fill(staging: Path) -> None:
             normalizer = model.get_vec_normalize_env()
@@ -92,13 +95,21 @@ class Checkpoint:
             model.save(staging / self.MODEL)
             if hasattr(model, "save_replay_buffer"):
                 model.save_replay_buffer(staging / self.REPLAY_BUFFER)
+            if validator is not None:
+                validator.save_selected(staging)
 
         extra = {"action_space": model.action_space.np_random.bit_generator.state}
+        if validator is not None:
+            extra.update(validator.extra())
         checkpoints.write_checkpoint(self.folder, fill, len(curve), curve, extra)
 
 
 class Progress(BaseCallback):
-    """Writes the learning curve after every finished simulation episode; checkpoints every ``every`` episodes.
+    """Writes the learning curve after every finished simulation episode; validates and checkpoints.
+
+    The policy is validated every ``validate_every`` episodes of the validator's budget
+    (:class:`~traffic_lam.controllers.selection.Validator`), before the checkpoint of the
+    same episode; :meth:`finish` validates the final policy.
 
     A curve row holds the episode number, the SB3 timesteps so far, the episode's return
     (mean over signals), its score as evaluation computes it (``delay_s``,
@@ -112,6 +123,7 @@ class Progress(BaseCallback):
         checkpoint: where to checkpoint; None: never.
         every: episodes between checkpoints.
         curve: the rows training continues from (a resumed checkpoint's).
+        validator: validates the policy (None: never).
     """
 
     def __init__(
@@ -121,11 +133,13 @@ class Progress(BaseCallback):
         checkpoint: Checkpoint | None,
         every: int,
         curve: list[dict[str, Any]] | None = None,
+        validator: Validator | None = None,
     ) -> None:
         super().__init__()
         self.vec, self.curve_file, self.checkpoint, self.every = vec, curve_file, checkpoint, every
         self.curve: list[dict[str, Any]] = list(curve or [])
-        self.saved_at: int | None = None  # timesteps at the last checkpoint
+        self.validator = validator
+        self.saved_at: tuple[int, int] | None = None  # timesteps and validations at the last checkpoint
         self._due = False
         self._after_store = False  # an off-policy model: checkpoint once the step's transition is stored
         elapsed = float(self.curve[-1].get("wall_s") or 0.0) if self.curve else 0.0
@@ -145,6 +159,8 @@ class Progress(BaseCallback):
         for episode in finished:
             wall = {"wall_s": time.perf_counter() - self._started}
             self.curve.append({"episode": len(self.curve) + 1, "timesteps": int(self.num_timesteps), **episode, **wall})
+            if self.validator is not None and self.validator.due(len(self.curve)):
+                self.validator.validate(self.curve)
             self._due = self._due or (bool(self.every) and len(self.curve) % self.every == 0)
         if finished and self.curve_file:
             write_csv(self.curve_file, self.curve)
@@ -162,5 +178,16 @@ class Progress(BaseCallback):
     def save_checkpoint(self, model: Any) -> None:
         """Checkpoint ``model`` now (nothing without a checkpoint folder)."""
         if self.checkpoint is not None:
-            self.checkpoint.save(model, self.curve)
-            self.saved_at = int(model.num_timesteps)
+            self.checkpoint.save(model, self.curve, self.validator)
+            self.saved_at = self._position(model)
+
+    def finish(self, model: Any) -> Selection | None:
+        """End of training: validate the final policy (:meth:`Validator.finish`), checkpoint unless just done."""
+        selection = self.validator.finish(self.curve) if self.validator is not None else None
+        if self.saved_at != self._position(model):
+            self.save_checkpoint(model)
+        return selection
+
+    def _position(self, model: Any) -> tuple[int, int]:
+        """Where training is: its timesteps and the validations done."""
+        return int(model.num_timesteps), len(self.validator.validations) if self.validator is not None else 0
