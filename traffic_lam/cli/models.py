@@ -2,10 +2,12 @@
 
 ``export`` writes a run's trained policy as an ONNX model.
 
-A learner trained by ``traffic-lam run`` sits in ``RUN/models/<label>/model.final`` (its
-document beside it); the run folder's ``fingerprint.json`` records the environment the
-run trained and evaluated it with (timing, period, SUMO options ...), so it can be
-evaluated again under the same conditions.
+A learner trained by ``traffic-lam run`` sits in ``RUN/models/<label>/``: its final policy
+``model.final`` and, when validation selected one, ``model.selected`` (each with its
+document beside it; a folder means the selected one, as the ``<label>`` rows do). The run
+folder's ``fingerprint.json`` records the environment the run trained and evaluated it
+with (timing, period, SUMO options ...), so it can be evaluated again under the same
+conditions.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from traffic_lam.cli.options import add_command
 from traffic_lam.errors import ConfigError
 
 MODEL_FILE = "model.final"
-"""The file a run saves a trained learner to, in ``models/<label>/``."""
+"""The file a run saves a trained learner's final policy to, in ``models/<label>/``."""
+SELECTED_FILE = "model.selected"
+"""The policy validation selected, beside it (what a learner's folder means when it has one)."""
 
 CARRIED = ("backend", "sumo_options", "time_to_teleport", "collision_check_junctions", "signals")
 """Environment options of a run's fingerprint (besides the timing) that a re-evaluation takes over."""
@@ -81,7 +85,8 @@ def model_file(path: Path) -> Path:
         ConfigError: no saved controller there.
     """
     if path.is_dir():
-        path = path / MODEL_FILE
+        selected = path / SELECTED_FILE
+        path = selected if selected.exists() else path / MODEL_FILE
     elif path.name.endswith(".json") and path.with_name(path.name[: -len(".json")]).exists():
         path = path.with_name(path.name[: -len(".json")])  # the document beside the artefact was named
     if not path.exists():
@@ -205,8 +210,10 @@ def _parts(parts: Mapping[str, list[int]]) -> str:
 
 
 def _trained_model(run_dir: Path, label: str) -> Path:
-    """``RUN/models/<label>/model.final``, or one line naming the labels the run has."""
-    path = run_dir / "models" / label / MODEL_FILE
+    """The model behind ``label`` (``<name>`` selected, ``<name>.final`` final), or one line naming the labels."""
+    from traffic_lam.experiments.runner import labelled_model
+
+    path = labelled_model(run_dir, label)
     if not path.exists():
         known = ", ".join(_labels(run_dir)) or "none"
         raise ConfigError(f"{run_dir}: no trained model '{label}' (trained models: {known})")

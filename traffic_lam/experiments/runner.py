@@ -123,6 +123,17 @@ def model_path(run_dir: str | Path, controller: str, policy: str = FINAL) -> Pat
     return ResultsStore(run_dir).model_folder(controller) / f"model.{policy}"
 
 
+def labelled_model(run_dir: str | Path, label: str) -> Path:
+    """The model behind a results label: ``<name>.final`` -> its final policy; ``<name>`` -> the selected one if any.
+
+    Looking it up creates nothing; the path may not exist (not trained yet).
+    """
+    if label.endswith(FINAL_SUFFIX):
+        return model_path(run_dir, label[: -len(FINAL_SUFFIX)], FINAL)
+    selected = model_path(run_dir, label, SELECTED)
+    return selected if selected.exists() else model_path(run_dir, label, FINAL)
+
+
 def selection_path(run_dir: str | Path, controller: str) -> Path:
     """A learner's ``selection.json``: which policy validation selected (looking it up creates nothing)."""
     return ResultsStore(run_dir).model_folder(controller) / "selection.json"

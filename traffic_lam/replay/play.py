@@ -1,8 +1,9 @@
 """Replay a run's controller: live in sumo-gui, or recorded as an animated GIF (sumo-gui under Xvfb).
 
 The controller and the environment come from the run folder: its ``scenario.yaml`` (the
-environment options, as the runner builds them) and, for a learner, its trained model
-``models/<label>/model.final``; a classic controller is built from its scenario entry.
+environment options, as the runner builds them) and, for a learner, its trained model: the
+policy validation selected (``models/<label>/model.selected``, the one ``<label>`` rows report)
+or, for ``<label>.final``, the final one; a classic controller is built from its scenario entry.
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def run_controller(run_dir: str | Path, scenario: Scenario, label: str) -> Contr
     Raises:
         ConfigError: no such label; ControllerError: the learner is not trained (or not that kind).
     """
-    from traffic_lam.experiments.runner import model_path
+    from traffic_lam.experiments.runner import FINAL_SUFFIX, labelled_model
 
-    spec = _spec(run_dir, scenario, label)
+    spec = _spec(run_dir, scenario, label.removesuffix(FINAL_SUFFIX))
     controller = make_controller(spec.type, spec.args)
     if not controller.needs_training:
         return controller
-    path = model_path(run_dir, label)
+    path = labelled_model(run_dir, label)
     try:
         read_document(path)
     except ControllerError:
