@@ -13,6 +13,7 @@ from traffic_lam.errors import ConfigError
 
 COMMANDS = (
     "run", "compare", "list", "check-network", "simulate", "evaluate", "schema", "export", "replay", "import-osm",
+    "demos",
 )  # fmt: skip
 
 

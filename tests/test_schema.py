@@ -165,7 +165,7 @@ def test_make_env_takes_a_name_and_args_mapping():
         (
             "warp-drive",
             "controllers[1].type: unknown controller 'warp-drive': expected one of fixed-time, actuated, "
-            "max-pressure, greedy, batched-q, dqn, ppo or 'module:Class'",
+            "max-pressure, greedy, batched-q, bc, dagger, dqn, ppo or 'module:Class'",
         ),
         (
             "{name: dqn, type: dqn, args: {sharing: 3}}",

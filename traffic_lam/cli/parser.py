@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import NoReturn
 
-from traffic_lam.cli import catalogue, episodes, experiments, models, osm, replay
+from traffic_lam.cli import catalogue, demos, episodes, experiments, models, osm, replay
 from traffic_lam.cli.options import PROG, examples, paragraph
 
 
@@ -60,4 +60,5 @@ def build_parser() -> OneLineParser:
     catalogue.add_commands(commands)
     models.add_commands(commands)
     osm.add_commands(commands)
+    demos.add_commands(commands)
     return parser

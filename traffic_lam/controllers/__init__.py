@@ -29,6 +29,8 @@ CONTROLLERS: Mapping[str, type[Controller]] = MappingProxyType(
 LEARNERS: Mapping[str, str] = MappingProxyType(
     {
         "batched-q": "traffic_lam.controllers.batched_q:BatchedQ",
+        "bc": "traffic_lam.imitation.learners:BehaviourCloning",
+        "dagger": "traffic_lam.imitation.learners:DAgger",
         "dqn": "traffic_lam.controllers.sb3:DQNController",
         "ppo": "traffic_lam.controllers.sb3:PPOController",
     }

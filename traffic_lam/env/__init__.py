@@ -33,13 +33,16 @@ def make_env(network: Any, *, render_mode: str | None = None, **options: Any) ->
             * ``begin_time`` / ``end_time``: default from the ``.sumocfg`` or
               ``network.yaml``, else 0 / 3600.
             * ``observation`` ("default"): a name from ``OBSERVATIONS`` ("default",
-              "pressure", "queue-pressure", "wave"), ``"module:Class"``, a class, an
+              "detector", "pressure", "queue-pressure", "wave"), ``"module:Class"``, a class, an
               instance, or ``{"name": ..., "args": {...}}`` (args for the class, e.g.
               ``{"name": "wave", "args": {"detection_range": 100}}``).
             * ``reward`` ("diff-waiting-time"): a name from ``REWARDS``
-              ("diff-waiting-time", "queue", "pressure", "average-speed"),
+              ("diff-waiting-time", "queue", "pressure", "delay", "average-speed"),
               ``"module:name"``, a class, an instance, a function ``f(signal)``, or
               ``{"name": ..., "args": {...}}`` as for ``observation``.
+            * ``expert_observation`` (None): a second observation spec; when set,
+              ``infos[agent]["expert_observation"]`` holds it every step (what an
+              expert controller reads, beside the learner's observation: imitation).
             * ``backend`` ("libsumo"): or "traci" (sockets, slower, several per process).
             * ``sumo_options`` (()): extra SUMO flags, e.g. ``["--tripinfo-output", "t.xml"]``;
               flags the engine sets itself or that would corrupt measurements

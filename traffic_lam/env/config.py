@@ -39,6 +39,10 @@ class EnvConfig:
         collision_check_junctions: SUMO ``--collision.check-junctions``.
         control: ``"agents"`` (actions set the lights) or ``"program"`` (SUMO runs the
             lights' own programs; actions are ignored, everything else is measured the same).
+        expert_observation: a second observation spec (as ``observation``) or None; when set,
+            ``infos[id]["expert_observation"]`` holds it for every signal at reset and every
+            step, computed from the same measurements as the main observation (imitation:
+            an expert reads its own observation while a learner's is recorded).
 
     """
 
@@ -55,6 +59,7 @@ class EnvConfig:
     time_to_teleport: float = -1
     collision_check_junctions: bool = True
     control: str = "agents"
+    expert_observation: Any = None
 
     def __post_init__(self) -> None:
         if self.control not in CONTROL_MODES:

@@ -12,6 +12,10 @@ light's own program (fixed-time, actuated), actions are ignored, and stepping,
 counting and measuring are exactly as under agent control, so every controller is
 scored by the same code. The green each light shows is read back at every decision
 (``infos[id]["phase"]``: the last green shown, 0 before the first), e.g. to imitate it.
+
+With ``config.expert_observation`` set, every decision's infos also carry that second
+observation (``infos[id]["expert_observation"]``), computed from the same measurements as
+the main one: an expert controller reads its own observation beside a learner's.
 """
 
 from __future__ import annotations
@@ -80,8 +84,11 @@ class SimulationEngine:
         self.config = config
         self.signals = {sid: TrafficSignal(layout, config.timing) for sid, layout in layouts.items()}
         self.observation = make_observation(config.observation)
+        expert = config.expert_observation
+        self.expert_observation = None if expert is None else make_observation(expert)
         self.rewards = {sid: make_reward(config.reward) for sid in self.signals}
         self._observation_name, self._reward_name = spec_name(config.observation), spec_name(config.reward)
+        self._expert_name = spec_name(config.expert_observation)
         self.time = config.begin_time
         self.totals = dict.fromkeys(COUNTERS, 0)
         self._label = f"traffic_lam-{uuid.uuid4().hex[:12]}"
@@ -230,10 +237,7 @@ class SimulationEngine:
 
     def _observe(self) -> dict[str, np.ndarray]:
         """Every signal's observation: all at once where the observation can (``observe_all``), else one by one."""
-        observe_all = getattr(self.observation, "observe_all", None)
-        if observe_all is None:
-            return {sid: self.observation(signal) for sid, signal in self.signals.items()}
-        return observe_all(self.signals)
+        return _observe_with(self.observation, self.signals)
 
     def _read_program_greens(self) -> None:
         """Program control: record which green each light's program shows (kept through transitions)."""
@@ -487,7 +491,7 @@ class SimulationEngine:
         system["collisions"] = self.totals["colliding_vehicles"] / 2.0
         queues, waiting = self._incoming_totals("halting"), self._incoming_totals("waiting")
         system["halting"] = float(sum(queues.values()))
-        return {
+        infos = {
             sid: {
                 "action_mask": np.ones(signal.num_greens, np.int8) if self._program else signal.action_mask(),
                 "phase": signal.green,
@@ -498,6 +502,20 @@ class SimulationEngine:
             }
             for sid, signal in self.signals.items()
         }
+        if self.expert_observation is not None:
+            expert = _observe_with(self.expert_observation, self.signals)
+            check_observations(expert, self._expert_name, self.time)
+            for sid, info in infos.items():
+                info["expert_observation"] = expert[sid]
+        return infos
+
+
+def _observe_with(observation: Any, signals: dict[str, TrafficSignal]) -> dict[str, np.ndarray]:
+    """Every signal's ``observation``: all at once where it can (``observe_all``), else one by one."""
+    observe_all = getattr(observation, "observe_all", None)
+    if observe_all is None:
+        return {sid: observation(signal) for sid, signal in signals.items()}
+    return observe_all(signals)
 
 
 def _groups_by_size(indices: dict[str, np.ndarray]) -> list[tuple[list[str], np.ndarray]]:

@@ -37,6 +37,9 @@ class TrafficSignalEnv(ParallelEnv):
     busy with another environment, this one transparently runs its simulation in a
     worker process (same results, slightly more overhead).
 
+    With the ``expert_observation`` option, ``infos[agent]["expert_observation"]`` carries a
+    second observation of every signal (its spaces: ``expert_observation_spaces``).
+
     Build one with :func:`traffic_lam.make_env`; see it for the options.
     """
 
@@ -56,6 +59,7 @@ class TrafficSignalEnv(ParallelEnv):
             sid: observation.space(TrafficSignal(layout, config.timing)) for sid, layout in self.layouts.items()
         }
         self.action_spaces = {sid: spaces.Discrete(layout.num_greens) for sid, layout in self.layouts.items()}
+        self.expert_observation_spaces = _spaces_of(config.expert_observation, self.layouts, config.timing)
         self._engine: SimulationEngine | RemoteEngine | None = None
         self._seeds = np.random.default_rng()
         self.last_seed: int | None = None
@@ -162,6 +166,14 @@ class TrafficSignalEnv(ParallelEnv):
             self.close()
 
 
+def _spaces_of(spec: Any, layouts: dict[str, Any], timing: SignalTiming) -> dict[str, spaces.Space]:
+    """Per signal, the space of the observation ``spec`` (empty when ``spec`` is None)."""
+    if spec is None:
+        return {}
+    observation = make_observation(spec)
+    return {sid: observation.space(TrafficSignal(layout, timing)) for sid, layout in layouts.items()}
+
+
 def _episode_options(options: dict[str, Any] | None) -> tuple[str, ...]:
     """Validate ``reset(options=...)``; return the per-episode SUMO flags."""
     if not options:
@@ -195,6 +207,7 @@ def build_config(
     time_to_teleport: float | None = None,
     collision_check_junctions: bool | None = None,
     control: str | None = None,
+    expert_observation: Any = None,
 ) -> EnvConfig:
     """Resolve the network and validate every option into an :class:`EnvConfig`.
 
@@ -215,7 +228,7 @@ def build_config(
     )  # fmt: skip
     options = _given(
         observation=observation, reward=reward, backend=backend, gui=gui, time_to_teleport=time_to_teleport,
-        collision_check_junctions=collision_check_junctions, control=control,
+        collision_check_junctions=collision_check_junctions, control=control, expert_observation=expert_observation,
         sumo_options=tuple(sumo_options) if sumo_options is not None else None,
         signals=tuple(signals) if signals is not None else None,
     )  # fmt: skip
