@@ -3,7 +3,8 @@
 RESCO protocol (``docs/definitions.md``, :func:`traffic_lam.evaluation.resco_protocol`): 10 s decisions
 with a 3 s yellow inside them, 3600 s episodes, no teleporting. The learner trains on
 ``--num-envs`` parallel simulations (SUMO seeds 10000, 10001, ...), then its final greedy
-policy, fixed-time, max-pressure and greedy (max-wave) are evaluated through
+policy (and the one validation selected, on seeds 5000 and 5001 every 10 episodes, when that is
+another), fixed-time, max-pressure and greedy (max-wave) are evaluated through
 :func:`traffic_lam.evaluate` on the same fresh seeds (0, 1, 2 by default), average delay by the
 RESCO definition. Prints a markdown table beside RESCO's published figures (SUMO 1.9; their
 learners at their best training episode, ours the final policy on fresh seeds).
@@ -91,13 +92,24 @@ def main() -> int:
     seeds = list(range(args.eval_seeds))
     results: dict[str, list[float]] = {}
     eval_wall: dict[str, float] = {}
+    candidates: list[tuple[str, Any]] = [("batched-q neural (ours, final policy)", learner)]
+    selection = learner.selection
+    if selection is not None and not selection.is_final:
+        selection.controller.save(out / "model.selected.pt")
+        candidates.insert(
+            0, (f"batched-q neural (ours, selected at episode {selection.episode})", selection.controller)
+        )
     for name, controller in (
-        ("batched-q neural (ours, final policy)", learner),
+        *candidates,
         ("fixed-time", "fixed-time"),
         ("max-pressure", "max-pressure"),
         ("greedy (max-wave)", "greedy"),
     ):
-        label = "batched-q" if controller is learner else str(controller)
+        label = (
+            str(controller)
+            if isinstance(controller, str)
+            else ("batched-q" if controller is learner else "batched-q.selected")
+        )
         tick = time.perf_counter()
         records = evaluate(
             network, controller, episodes=len(seeds), seed=seeds[0], out_dir=out / "eval", label=label, **options
@@ -107,7 +119,7 @@ def main() -> int:
 
     published = PUBLISHED.get(args.map, {})
     reference = {
-        "batched-q neural (ours, final policy)": (
+        candidates[0][0]: (
             f"IDQN {published['IDQN']}, IPPO {published['IPPO']} (best episode)" if "IDQN" in published else None
         ),
         "fixed-time": None,

@@ -1,8 +1,10 @@
 """SB3 DQN / PPO on RESCO maps under the RESCO protocol, against our max-pressure and fixed-time.
 
 For each map: max-pressure and fixed-time are evaluated on the evaluation seeds; each learner
-is trained (N simulations in worker processes, parameter sharing, action masks), then its
-*final* policy is evaluated on the same fresh seeds (training uses seeds from 10000 on).
+is trained (N simulations in worker processes, parameter sharing, action masks, validation on
+seeds 5000 and 5001 every 10 episodes), then its *final* policy, and the one validation
+selected when that is another, are evaluated on the same fresh seeds (training uses seeds from
+10000 on).
 Prints a markdown table beside the published RESCO IDQN / IPPO delays (best training
 episode of 100, SUMO 1.9) and writes results.csv, curves/*.csv and learning_curves.png.
 
@@ -72,7 +74,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     lines = [
-        "| map | controller | avg delay (s), final policy, 3 seeds | published RESCO | training wall |",
+        "| map | controller | avg delay (s), 3 seeds | published RESCO | training wall |",
         "|---|---|---|---|---|",
     ]
 
@@ -112,10 +114,17 @@ def main() -> int:
             learner.learn(factory, budget)
             wall = time.perf_counter() - started
             learner.save(models / "model.final")
-            delay = score(network, label, learner, protocol, wall)
             ref = published.get("IDQN" if algo == "dqn" else "IPPO")
-            lines.append(f"| {name} | {label} ({args.episodes} episodes) | {delay:.1f} | {ref} | {wall / 60:.1f} min |")
-            print(lines[-1], flush=True)
+            policies = [("final", learner)]
+            selection = learner.selection
+            if selection is not None and not selection.is_final:
+                selection.controller.save(models / "model.selected")
+                policies.insert(0, (f"selected at episode {selection.episode}", selection.controller))
+            for policy, controller in policies:
+                delay = score(network, f"{label}.{policy.split()[0]}", controller, protocol, wall)
+                what = f"{label} ({args.episodes} episodes, {policy})"
+                lines.append(f"| {name} | {what} | {delay:.1f} | {ref} | {wall / 60:.1f} min |")
+                print(lines[-1], flush=True)
         curves = {p.stem: p for p in sorted((out / name / "curves").glob("*.csv"))}
         learning_curves(curves, out / f"learning_curves_{name}.png")
     print("\n" + "\n".join(lines))
