@@ -15,6 +15,7 @@ from traffic_lam.controllers.selection import (
     Validation,
     Validator,
     reward_hacking,
+    reward_hacking_in_training,
     selected_model,
     validation_file,
 )
@@ -53,6 +54,26 @@ def test_the_guard_fires_when_the_return_rises_while_the_validation_delay_rises(
 )
 def test_the_guard_is_silent_unless_the_return_improves_while_the_score_worsens(points):
     assert reward_hacking(history(*points), "ppo") is None
+
+
+def curve(returns: list[float], delays: list[float]) -> list[dict[str, float]]:
+    """Learning-curve rows with these returns and training-episode delays."""
+    return [{"episode": k + 1, "return": r, "delay_s": d, "vehicles_not_inserted": 0.0}
+            for k, (r, d) in enumerate(zip(returns, delays, strict=True))]  # fmt: skip
+
+
+def test_the_guard_reads_the_training_episodes_when_the_hack_forms_before_the_first_validation():
+    """As PPO on ingolstadt7 with a whole-lane queue: -840 -> -258 while its episodes' delay went 64.5 -> 215.5 s."""
+    returns = list(linspace(-840, -258, 40))
+    hacked = reward_hacking_in_training(curve(returns, list(linspace(64.5, 215.5, 40))), "ppo")
+    assert hacked is not None and hacked.startswith("ppo: return rose from ")
+    assert "the training episodes' delay rose from" in hacked
+    assert reward_hacking_in_training(curve(returns, list(linspace(215.5, 64.5, 40))), "ppo") is None
+    assert reward_hacking_in_training(curve(returns[:9], [60.0] * 9), "ppo") is None  # too few episodes
+
+
+def linspace(start: float, stop: float, count: int) -> list[float]:
+    return [start + (stop - start) * k / (count - 1) for k in range(count)]
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,8 @@ WARNINGS_SUFFIX = ".warnings.json"
 """``curves/ppo.csv`` -> ``curves/ppo.warnings.json``: the training's warnings beside the curve."""
 MIN_VALIDATIONS = 3
 """Validations :func:`reward_hacking` needs (with two, one early step of a noisy training decides)."""
+MIN_CURVE_EPISODES = 10
+"""Training episodes :func:`reward_hacking_in_training` needs."""
 DELAY_RISE = 0.10
 """The relative rise of the validation delay that counts as worse for :func:`reward_hacking`."""
 NOT_SCORED = ("control", "observation", "reward")
@@ -186,6 +188,55 @@ def reward_hacking(validations: Sequence[Validation], name: str) -> str | None:
     )
 
 
+def reward_hacking_in_training(curve: Sequence[Mapping[str, Any]], name: str) -> str | None:
+    """The same rule on the learning curve: the training episodes' own return and delay.
+
+    Compares the median return and delay of the first :func:`curve_window` episodes with
+    those of the last ones (at least :data:`MIN_CURVE_EPISODES` episodes with a delay):
+    fires when the return rose while the delay rose by more than :data:`DELAY_RISE`, or
+    while more vehicles were never inserted and the delay did not fall. A policy can find
+    the hole in its reward before the first validation (every validation then sees the
+    hack, none sees it grow); its training episodes, exploring from scratch, still show it.
+    """
+    rows = [r for r in curve if _number(r.get("delay_s")) is not None and _number(r.get("return")) is not None]
+    if len(rows) < MIN_CURVE_EPISODES:
+        return None
+    window = curve_window(len(rows))
+    head, tail = rows[:window], rows[-window:]
+
+    def median(part: Sequence[Mapping[str, Any]], key: str) -> float:
+        return statistics.median(_number(r.get(key)) or 0.0 for r in part)
+
+    first_return, last_return = median(head, "return"), median(tail, "return")
+    first_delay, last_delay = median(head, "delay_s"), median(tail, "delay_s")
+    if last_return <= first_return:
+        return None
+    if last_delay > (1.0 + DELAY_RISE) * first_delay:
+        worse = f"the training episodes' delay rose from {first_delay:.1f} to {last_delay:.1f} s"
+    elif median(tail, "vehicles_not_inserted") > median(head, "vehicles_not_inserted") and last_delay >= first_delay:
+        worse = (f"the training episodes' vehicles never inserted rose from {median(head, 'vehicles_not_inserted'):g} "
+                 f"to {median(tail, 'vehicles_not_inserted'):g}")  # fmt: skip
+    else:
+        return None
+    return (
+        f"{name}: return rose from {first_return:.0f} to {last_return:.0f} (median of the first and last {window} "
+        f"episodes) while {worse}: the reward may not measure what the score does"
+    )
+
+
+def curve_window(episodes: int) -> int:
+    """Episodes at each end of a learning curve that :func:`reward_hacking_in_training` compares."""
+    return max(3, episodes // 8)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN: no value
+
+
 def snapshot(controller: Controller) -> Controller:
     """A copy of ``controller`` as it is now: saved and loaded back (trained, as a loaded controller is)."""
     from traffic_lam.controllers import load
@@ -264,7 +315,10 @@ class Validator:
         return validation
 
     def finish(self, curve: list[dict[str, Any]]) -> Selection | None:
-        """End of training: validate the final policy (unless just done), check :func:`reward_hacking`.
+        """End of training: validate the final policy (unless just done), check for reward hacking.
+
+        The check is :func:`reward_hacking` on the validations, then
+        :func:`reward_hacking_in_training` on the learning curve.
 
         The warning, if any, is issued once (:class:`RewardHackingWarning`) and written
         beside the curve. Returns the selection (None when the budget never validates).
@@ -273,7 +327,7 @@ class Validator:
             return None
         if not self.validations or self.validations[-1].episode != int(curve[-1]["episode"]):
             self.validate(curve)
-        warning = reward_hacking(self.validations, self.name)
+        warning = reward_hacking(self.validations, self.name) or reward_hacking_in_training(curve, self.name)
         if self.budget.curve_file is not None:
             path = warnings_file(self.budget.curve_file)
             if warning is None:
