@@ -25,7 +25,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "list",
         summary="bundled networks, scenarios, controllers, observations and rewards",
         description="List what can be named without a path: bundled networks, RESCO maps, the scenario files, "
-        "controllers, observations and rewards.",
+        "controllers (with the imitation learners and the warm start of the RL learners from an expert), "
+        "observations and rewards.",
         usage_examples=["traffic-lam list"],
         handler=list_command,
     )
@@ -80,6 +81,8 @@ def list_command(args: argparse.Namespace) -> int:
     print("scenarios:        " + (", ".join(str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd())
                                             else str(p) for p in scenarios) or "none found"))  # fmt: skip
     print("controllers:      " + ", ".join(controller_names()))
+    print("imitation:        bc, dagger (learners); warm start of dqn, ppo, batched-q: args: {warm_start: "
+          "{expert: NAME, method: bc | dagger, episodes: N, ...}} (traffic_lam.imitation.warm_start)")  # fmt: skip
     print("observations:     " + ", ".join(OBSERVATIONS))
     print("rewards:          " + ", ".join(REWARDS))
     return 0

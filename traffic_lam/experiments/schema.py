@@ -418,7 +418,12 @@ def built_class(cls: type[Controller], args: dict[str, Any]) -> type[Controller]
 
 
 def _read(written: Any, checked: Any) -> Any:
-    """The value as written when it means the same (``200`` for a float), else as the annotation reads it."""
+    """The value as written when it means the same (``200`` for a float), else as the annotation reads it.
+
+    A settings dataclass (``warm_start``) stays the mapping written: the controller builds it.
+    """
+    if dataclasses.is_dataclass(checked):
+        return written
     same = type(written) is type(checked) or (written == checked and not isinstance(checked, bool))
     return written if same else checked
 
@@ -438,9 +443,31 @@ def args_model(cls: type[Controller]) -> tuple[type[BaseModel], bool]:
         for f in dataclasses.fields(config):
             factory = f.default_factory
             default = f.default if factory is dataclasses.MISSING else Field(default_factory=factory)
-            fields[f.name] = (hints.get(f.name, Any), default)
+            fields[f.name] = (_nested(hints.get(f.name, Any), f.name), default)
         open_ended = False
     return _model(cls, fields, open_ended), open_ended
+
+
+def _nested(kind: Any, name: str) -> Any:
+    """A field holding a settings dataclass with a ``from_args`` (``warm_start``), checked by the dataclass itself.
+
+    Its one-line errors (``warm_start.episodes: expected ...``) are reported at the key
+    they name (``args.warm_start.episodes``); other annotations are returned unchanged.
+    """
+    inner = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    if not (isinstance(inner, type) and dataclasses.is_dataclass(inner) and hasattr(inner, "from_args")):
+        return kind
+
+    def build(value: Any) -> Any:
+        try:
+            return inner.from_args(value)
+        except ConfigError as exc:
+            head, _, rest = str(exc).partition(": ")
+            if rest and (head == name or head.startswith(f"{name}.")):
+                raise invalid(rest, at=head[len(name) :]) from None
+            raise invalid(str(exc)) from None
+
+    return Annotated[kind, BeforeValidator(build)]
 
 
 def _init_fields(cls: type[Controller]) -> tuple[dict[str, Any], bool]:

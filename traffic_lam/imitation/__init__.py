@@ -4,7 +4,9 @@
   on chosen seeds into a :class:`DemoDataset` (Parquet on disk, ``docs/demonstrations.md``);
 * :func:`train_clone` fits a :class:`ClonePolicy` (masked MLP shared by every signal) to it;
 * :func:`dagger` adds student rollouts labelled by the expert;
-* the learners ``bc`` and ``dagger`` (:mod:`traffic_lam.imitation.learners`) wrap them as controllers.
+* the learners ``bc`` and ``dagger`` (:mod:`traffic_lam.imitation.learners`) wrap them as controllers;
+* :class:`WarmStart` (:mod:`traffic_lam.imitation.warm_start`): the ``warm_start`` argument
+  of dqn, ppo and batched-q, which fine-tune from an expert's demonstrations.
 
 Importing this package imports torch (the policy).
 """
@@ -20,6 +22,7 @@ from traffic_lam.imitation.dataset import (
 from traffic_lam.imitation.experts import Expert, make_expert
 from traffic_lam.imitation.policy import ClonePolicy, CloneResult, accuracy, holdout_rows, policy_for, train_clone
 from traffic_lam.imitation.rollout import Recorder, expert_env, record_demos, run_episode
+from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, warm_start_demos
 
 __all__ = [
     "FORMAT",
@@ -29,8 +32,10 @@ __all__ = [
     "DaggerResult",
     "DemoDataset",
     "DemoMetadata",
+    "DemoSteps",
     "Expert",
     "Recorder",
+    "WarmStart",
     "accuracy",
     "dagger",
     "describe_observation",
@@ -43,4 +48,5 @@ __all__ = [
     "run_episode",
     "student_of",
     "train_clone",
+    "warm_start_demos",
 ]

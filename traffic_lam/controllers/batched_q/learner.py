@@ -17,6 +17,12 @@ every decision step, all signals of all simulations choose their actions in one 
 operation and learn from one stacked batch of transitions. Both choose epsilon-greedily
 with the same tie rule and decay epsilon linearly over the planned decision steps.
 
+With ``warm_start`` (:mod:`traffic_lam.imitation.warm_start`), :meth:`BatchedQ.learn`
+first makes an expert's demonstrations (in this process, before the simulations start)
+and the learner starts from them before its first step (:meth:`BatchedQ.warm_start_from`:
+the neural learner pre-trains on the margin and TD losses, the tabular one initialises
+its table); a resumed training skips that phase.
+
 Saving follows :meth:`~traffic_lam.controllers.Controller.save`: the document holds the
 parameters, the signals and the counters, the artefact (``torch.save``, loadable with
 ``weights_only=True``) the tensors. A checkpoint adds :meth:`BatchedQ.training_state`
@@ -43,6 +49,7 @@ from gymnasium import spaces
 from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
 from traffic_lam.controllers.offpolicy import OffPolicyLearner, SignalStacker, TrainingPlan
 from traffic_lam.errors import ConfigError, ControllerError
+from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
 LEARNERS = {
     "tabular": "traffic_lam.controllers.batched_q.tabular:TabularBatchedQ",
@@ -96,10 +103,23 @@ class BatchedQConfig:
     :func:`torch_threads`; 0: leave torch's setting alone)."""
     seed: int = 0
     """Seeds exploration, hashing and network initialisation."""
+    warm_start: WarmStart | None = None
+    """Start from an expert before training (``{expert, method: bc | dagger, episodes, ...}``:
+    :class:`~traffic_lam.imitation.warm_start.WarmStart`); None: from scratch."""
+
+    family: ClassVar[str] = ""
+    """The learner whose ``warm_start`` settings apply (:meth:`WarmStart.check_family`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
             raise ConfigError("batched-q: expected 0 <= epsilon_end <= epsilon_start <= 1")
+        try:
+            warm = WarmStart.from_args(self.warm_start)
+            if warm is not None and self.family:
+                warm.check_family(self.family)
+        except ConfigError as exc:
+            raise ConfigError(f"batched-q: {exc}") from None
+        object.__setattr__(self, "warm_start", warm)
 
 
 class BatchedQ(OffPolicyLearner):
@@ -141,6 +161,8 @@ class BatchedQ(OffPolicyLearner):
         self.stacker: SignalStacker | None = None
         self._decay_steps = 1
         self._layout: tuple[list[str], list[int], list[int]] | None = None  # restored, built by _load_artefact
+        self.demos: Any = None  # the training's demonstrations (warm_start), made by learn()
+        self.warm_start_report: dict[str, Any] | None = None  # what the warm start measured (saved)
 
     @staticmethod
     def learner_class(mode: str) -> type[BatchedQ]:
@@ -308,6 +330,8 @@ class BatchedQ(OffPolicyLearner):
         fraction = self.config.epsilon_fraction
         self._decay_steps = max(1, int(fraction * plan.episodes * plan.steps_per_episode / plan.num_envs))
         self._start(plan)
+        if self.demos is not None:  # fresh: the warm-start phase (a resumed learner has taken steps)
+            self._use_demos(self.demos, fresh=self.decision_steps == 0)
         assert self.stacker is not None
         return self.stacker
 
@@ -327,6 +351,70 @@ class BatchedQ(OffPolicyLearner):
     def choose(self, state: Any, masks: Any, current: Any, exploration: float) -> Any:
         """Epsilon-greedy actions of every signal of every simulation (see :meth:`_select`)."""
         return self._select(state, masks, current, exploration)
+
+    # ------------------------------------------------------------------ warm start (traffic_lam.imitation.warm_start)
+    def _learn(self, make_env: Any, budget: Any) -> None:
+        """Make the warm start's demonstrations (the expert runs here, before the simulations), then train."""
+        warm = self.config.warm_start
+        if warm is not None:
+            self.demos = warm_start_demos(warm, make_env, self.observation_spec(), self.name, budget)
+        try:
+            super()._learn(make_env, budget)
+        finally:
+            self.demos = None
+
+    def warm_start_from(self, dataset: Any, make_env: Any) -> Any:
+        """The warm-start phase alone: build for ``make_env``'s signals, start from ``dataset``; no RL.
+
+        :meth:`learn` runs this phase itself (on demonstrations it makes); this is the phase
+        on its own. No simulation starts. :attr:`warm_start_report` says how often the
+        learner then agrees with the expert on the demonstrations.
+
+        Args:
+            dataset: a :class:`~traffic_lam.imitation.dataset.DemoDataset` recorded with this
+                learner's observation on ``make_env``'s network.
+            make_env: an :class:`~traffic_lam.env.factory.EnvFactory`.
+
+        Returns:
+            The model: the Q-network (neural) or the table (tabular).
+
+        Raises:
+            ControllerError: no ``warm_start`` settings, or demonstrations that do not fit.
+        """
+        if self.config.warm_start is None:
+            raise ControllerError(
+                f"{self.name}: warm_start_from needs warm_start settings (warm_start: {{}}: defaults)"
+            )
+        env = make_env(**self.env_options())
+        try:
+            dataset.check_fits(env, self.observation_spec(), self.name)
+            self._build_for(list(env.possible_agents), env.observation_space, env.action_space, network_name(env))
+        finally:
+            env.close()
+        self._use_demos(dataset, fresh=True)
+        return self._model()
+
+    def _use_demos(self, dataset: Any, fresh: bool) -> None:
+        """Start from the demonstrations (:meth:`_start_from`); when ``fresh``, report the agreement."""
+        assert self.stacker is not None
+        steps = DemoSteps.of(dataset).in_order(self.agents)
+        with torch_threads(self.threads):
+            self._start_from(steps, fresh)
+            if fresh:
+                obs, masks = self.stacker.convert(steps.obs), self.stacker.convert(steps.masks)
+                current = self.stacker.convert(np.zeros(steps.actions.shape, dtype=np.int64))
+                with torch.inference_mode():
+                    chosen = self._select(self.state_of(obs), masks, current, epsilon=0.0)
+                chosen = chosen.cpu().numpy() if isinstance(chosen, torch.Tensor) else np.asarray(chosen)
+                self.warm_start_report = demo_report(dataset, steps, chosen)
+
+    @abstractmethod
+    def _start_from(self, steps: DemoSteps, fresh: bool) -> None:
+        """Hook: use the demonstrations (a demo buffer); when ``fresh`` (no step taken yet), the warm start itself."""
+
+    @abstractmethod
+    def _model(self) -> Any:
+        """Hook: what :meth:`warm_start_from` returns (the network or the table)."""
 
     # ------------------------------------------------------------------ persistence
     def training_state(self) -> dict[str, Any]:
@@ -352,11 +440,13 @@ class BatchedQ(OffPolicyLearner):
             "action_sizes": list(self.action_sizes) if self.agents else [],
             "decision_steps": self.decision_steps,
             "training_episodes": self.training_episodes,
+            "warm_start": self.warm_start_report,
         }
 
     def _restore(self, state: Any) -> None:
         self.decision_steps = int(state["decision_steps"])
         self.training_episodes = int(state["training_episodes"])
+        self.warm_start_report = state.get("warm_start")
         self._layout = (list(state["agents"]), list(state["obs_sizes"]), list(state["action_sizes"]))
 
     def _save_artefact(self, handle: BinaryIO) -> None:

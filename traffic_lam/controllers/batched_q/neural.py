@@ -5,7 +5,9 @@ signal of every simulation picks the epsilon-greedy action of its network's Q-va
 the simulations step, :meth:`NeuralBatchedQ.while_stepping` takes the gradient steps
 (double-Q targets, rewards scaled by their running standard deviation, Huber loss);
 :meth:`NeuralBatchedQ.update` turns the step's transitions into n-step ones and stores
-them in the replay buffer.
+them in the replay buffer. A warm start (``warm_start``) pre-trains the networks on an
+expert's demonstrations (:meth:`NeuralBatchedQ._start_from`) and, with ``keep_demos``,
+adds the demo loss on a demo batch to every gradient step.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import torch
 
 from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig
 from traffic_lam.controllers.batched_q.networks import BatchedMLP
-from traffic_lam.controllers.batched_q.replay import NStepAccumulator, ReplayBuffer, RunningStd
+from traffic_lam.controllers.batched_q.replay import DemoBuffer, NStepAccumulator, ReplayBuffer, RunningStd
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
+from traffic_lam.imitation.warm_start import DemoSteps, large_margin_loss
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class NeuralConfig(BatchedQConfig):
     max_grad_norm: float = 10.0
     """Gradient clipping (global norm)."""
 
+    family: ClassVar[str] = "neural"
+
 
 class NeuralBatchedQ(BatchedQ):
     """Q-networks for every signal of every simulation, evaluated and trained in batched tensor operations.
@@ -80,6 +85,7 @@ class NeuralBatchedQ(BatchedQ):
         self.reward_std = RunningStd()
         self.gradient_updates = 0
         self.buffer: ReplayBuffer | None = None
+        self.demo_buffer: DemoBuffer | None = None  # warm_start's demonstrations, while training keeps them
 
     def _build_model(self) -> None:
         config, n = self.config, len(self.agents)
@@ -138,9 +144,29 @@ class NeuralBatchedQ(BatchedQ):
                 self._gradient_step(buffer)
 
     def _gradient_step(self, buffer: ReplayBuffer) -> None:
+        """TD loss on a replay batch (plus, with a demo buffer, the demo loss on a demo batch); one optimiser step."""
+        obs, actions, returns, next_obs, next_masks, discounts = buffer.sample(self.config.batch_size, self.generator)
+        q = self._forward(self.online, obs)
+        loss = self._td_loss(q, actions, returns, next_obs, next_masks, discounts)
+        if self.demo_buffer is not None:
+            loss = loss + self._demo_loss(self.demo_buffer)
+        self._optimise(loss)
+
+    def _td_loss(
+        self,
+        q: torch.Tensor,
+        actions: torch.Tensor,
+        returns: torch.Tensor,
+        next_obs: torch.Tensor,
+        next_masks: torch.Tensor,
+        discounts: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Huber loss of the online Q-values ``q`` of ``actions`` against the (double-Q) n-step targets.
+
+        ``weights`` ``[B]`` (bool) keeps the steps that count (None: all).
+        """
         config = self.config
-        assert self.online is not None and self.target is not None and self.optimizer is not None
-        obs, actions, returns, next_obs, next_masks, discounts = buffer.sample(config.batch_size, self.generator)
         with torch.no_grad():
             target_q = self._forward(self.target, next_obs).masked_fill_(~next_masks, float("-inf"))
             if config.double_q:
@@ -151,15 +177,52 @@ class NeuralBatchedQ(BatchedQ):
             next_value = torch.nan_to_num(next_value, neginf=0.0)
             scale = 1.0 / max(self.reward_std.std, 1e-6) if config.scale_rewards else 1.0
             targets = returns * scale + discounts.unsqueeze(-1) * next_value
-        q = self._forward(self.online, obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        loss = torch.nn.functional.smooth_l1_loss(q, targets)
+        taken = q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        if weights is None:
+            return torch.nn.functional.smooth_l1_loss(taken, targets)
+        errors = torch.nn.functional.smooth_l1_loss(taken, targets, reduction="none")
+        kept = weights.to(errors.dtype).unsqueeze(-1).expand_as(errors)
+        return (errors * kept).sum() / kept.sum().clamp(min=1.0)
+
+    def _demo_loss(self, demos: DemoBuffer) -> torch.Tensor:
+        """On a demo batch: TD loss of the expert-driven n-step transitions + ``margin_coef`` x the margin loss."""
+        warm = self.config.warm_start
+        batch = demos.sample(warm.batch_size, self.generator)
+        q = self._forward(self.online, batch.obs)
+        td = self._td_loss(q, batch.actions, batch.returns, batch.next_obs, batch.next_masks, batch.discounts, batch.td)
+        return td + warm.margin_coef * large_margin_loss(q, batch.actions, batch.masks, warm.margin, batch.allowed)
+
+    def _optimise(self, loss: torch.Tensor) -> None:
+        """One clipped Adam step on ``loss``; the target network copied every ``target_update`` steps."""
+        assert self.online is not None and self.target is not None and self.optimizer is not None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.gradient_updates += 1
-        if self.gradient_updates % config.target_update == 0:
+        if self.gradient_updates % self.config.target_update == 0:
             self.target.load_state_dict(self.online.state_dict())
+
+    # ------------------------------------------------------------------ warm start
+    def _start_from(self, steps: DemoSteps, fresh: bool) -> None:
+        """The demo buffer (n-step transitions); when ``fresh``, ``pretrain_steps`` steps on the demo loss alone.
+
+        The reward statistics fold the demonstrations' rewards in first, so pre-training
+        scales them as training will. Without ``keep_demos`` the buffer goes after pre-training.
+        """
+        warm, config = self.config.warm_start, self.config
+        if not fresh and not warm.keep_demos:
+            return
+        demos = DemoBuffer.of(steps, config.n_step, config.gamma, self.device)
+        if fresh:
+            self.reward_std.update(steps.rewards.reshape(-1))
+            with torch.inference_mode(False):
+                for _ in range(warm.pretrain_steps):
+                    self._optimise(self._demo_loss(demos))
+        self.demo_buffer = demos if warm.keep_demos else None
+
+    def _model(self) -> Any:
+        return self.online
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:

@@ -2,18 +2,23 @@
 
 ``ReplayBuffer`` is preallocated on the device and stores n-step transitions of all
 signals of a simulation step together; ``NStepAccumulator`` turns the loop's one-step
-transitions into n-step ones; ``RunningStd`` scales rewards in the targets.
+transitions into n-step ones; ``RunningStd`` scales rewards in the targets;
+``DemoBuffer`` holds an expert's demonstrations (``warm_start``) as n-step transitions.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from traffic_lam.errors import ControllerError
+
+if TYPE_CHECKING:
+    from traffic_lam.imitation.warm_start import DemoSteps
 
 
 class RunningStd:
@@ -180,3 +185,53 @@ class NStepAccumulator:
             ret = ret + (self.gamma**k) * reward
         discount = 0.0 if terminated else self.gamma ** len(queue)
         return first_obs, first_action, ret, next_obs, next_mask, discount
+
+
+@dataclass(frozen=True)
+class DemoBuffer:
+    """An expert's demonstrations as n-step transitions of whole decisions (every signal), on the device.
+
+    Attributes:
+        obs: ``[M, N, D]`` observations.
+        masks: ``[M, N, A]`` allowed actions there.
+        actions: ``[M, N]`` the expert's actions.
+        allowed: ``[M, N]`` whether the mask allows the expert's action (the entries the margin loss uses).
+        returns: ``[M, N]`` n-step returns (raw rewards: scaled in the targets, as the replay buffer's).
+        next_obs: ``[M, N, D]`` where they bootstrap (zeros where no TD).
+        next_masks: ``[M, N, A]`` allowed actions there (none where no TD).
+        discounts: ``[M]`` ``gamma ** n`` where TD applies, else 0.
+        td: ``[M]`` whether the decision is a transition the expert drove, ``n`` decisions before its episode's end.
+    """
+
+    obs: torch.Tensor
+    masks: torch.Tensor
+    actions: torch.Tensor
+    allowed: torch.Tensor
+    returns: torch.Tensor
+    next_obs: torch.Tensor
+    next_masks: torch.Tensor
+    discounts: torch.Tensor
+    td: torch.Tensor
+
+    @classmethod
+    def of(cls, steps: DemoSteps, n: int, gamma: float, device: torch.device) -> DemoBuffer:
+        """The n-step transitions of demonstrations regrouped by decision (axis 1 in the learner's signal order)."""
+        later = steps.successors(n)
+        has_td = later >= 0
+        source = np.maximum(later, 0)
+        values = {
+            "obs": steps.obs, "masks": steps.masks, "actions": steps.actions, "allowed": steps.expert_allowed,
+            "returns": steps.n_step_returns(steps.rewards, n, gamma),
+            "next_obs": np.where(has_td[:, None, None], steps.obs[source], 0.0).astype(np.float32),
+            "next_masks": steps.masks[source] & has_td[:, None, None],
+            "discounts": np.where(has_td, gamma**n, 0.0).astype(np.float32), "td": has_td,
+        }  # fmt: skip
+        return cls(**{key: torch.as_tensor(np.ascontiguousarray(v), device=device) for key, v in values.items()})
+
+    def __len__(self) -> int:
+        return int(self.actions.shape[0])
+
+    def sample(self, batch: int, generator: torch.Generator) -> DemoBuffer:
+        """``batch`` decisions drawn uniformly (with replacement)."""
+        index = torch.randint(0, len(self), (batch,), generator=generator, device=generator.device)
+        return DemoBuffer(**{f.name: getattr(self, f.name)[index] for f in fields(self)})

@@ -207,6 +207,32 @@ class TabularQ:
         out = out.reshape(tuple(rows.shape))
         return out if isinstance(rows, np.ndarray) else torch.from_numpy(out)
 
+    def prefer(self, rows: np.ndarray, actions: np.ndarray, returns: np.ndarray, margin: float) -> None:
+        """Initialise the rows an expert visited: its action first by ``margin`` (a warm start).
+
+        Per row, the action the expert chose most often there (ties: the lowest) gets the
+        mean of the ``returns`` observed after choosing it, every other action that value
+        minus ``margin``; other rows are left as they are.
+
+        Args:
+            rows: ``[K]`` table rows of the visited states (what :meth:`rows` gives).
+            actions: ``[K]`` the expert's action at each.
+            returns: ``[K]`` the discounted return that followed.
+            margin: how far the expert's action leads the others.
+        """
+        unique, inverse = np.unique(rows, return_inverse=True)
+        counts = np.zeros((len(unique), self.num_actions))
+        sums = np.zeros((len(unique), self.num_actions))
+        np.add.at(counts, (inverse, actions), 1.0)
+        np.add.at(sums, (inverse, actions), returns)
+        best = counts.argmax(axis=1)
+        pick = np.arange(len(unique))
+        value = sums[pick, best] / counts[pick, best]
+        initial = np.repeat((value - margin)[:, None], self.num_actions, axis=1)
+        initial[pick, best] = value
+        index = torch.as_tensor(unique, dtype=torch.int64, device=self.device)
+        self.q[index] = torch.as_tensor(initial, dtype=self.q.dtype, device=self.device)  # in place: the kernels' view
+
     def learn(
         self,
         rows: torch.Tensor,

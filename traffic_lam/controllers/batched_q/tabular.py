@@ -9,6 +9,10 @@ the rows of the next observations serve this step's update and the next step's c
 
 On a CPU the table runs compiled kernels (:mod:`.kernels`) on numpy arrays, so the loop
 stacks into numpy arrays; elsewhere tensor operations on the device.
+
+A warm start (``warm_start``) initialises the rows of the states an expert's
+demonstrations visited so that the expert's action leads by ``margin``
+(:meth:`~traffic_lam.controllers.batched_q.table.TabularQ.prefer`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig, 
 from traffic_lam.controllers.batched_q.table import TabularQ
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
 from traffic_lam.errors import ConfigError
+from traffic_lam.imitation.warm_start import DemoSteps
 
 KERNELS = ("auto", "numba", "torch")
 
@@ -51,6 +56,8 @@ class TabularConfig(BatchedQConfig):
     kernels: str = "auto"
     """``"numba"`` (compiled loops, CPU), ``"torch"`` (tensor operations) or ``"auto"`` (numba on a
     CPU, torch on a GPU); the same results up to floating point."""
+
+    family: ClassVar[str] = "tabular"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -116,6 +123,21 @@ class TabularBatchedQ(BatchedQ):
         ends, discounts = (batch.end_obs, batch.end_masks), self._discounts  # discounts: time limits, bootstrap
         end_state = self.table.learn(batch.state, batch.actions, rewards, *ends, discounts, distinct=self._distinct)
         return self.state_of(batch.next_obs) if any(batch.dones) else end_state
+
+    # ------------------------------------------------------------------ warm start
+    def _start_from(self, steps: DemoSteps, fresh: bool) -> None:
+        """When ``fresh``: the visited rows prefer the expert's action (:meth:`TabularQ.prefer`); nothing is kept."""
+        assert self.table is not None and self.stacker is not None
+        if not fresh:
+            return
+        rows = self.table.rows(self.stacker.convert(steps.obs))
+        rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+        kept = steps.expert_allowed
+        returns = steps.returns_to_go(self.config.gamma)
+        self.table.prefer(rows[kept], steps.actions[kept], returns[kept], self.config.warm_start.margin)
+
+    def _model(self) -> Any:
+        return self.table
 
     # ------------------------------------------------------------------ persistence
     def _tensors(self) -> dict[str, Any]:

@@ -8,6 +8,10 @@ constructor goes, unchanged, under ``sb3``::
 
     args: {learning_rate: 0.0005, sb3: {max_grad_norm: 5, exploration_initial_eps: 0.5}}
 
+``warm_start`` starts the learner from an expert (:mod:`traffic_lam.imitation.warm_start`)::
+
+    args: {warm_start: {expert: greedy, episodes: 10, method: dagger}}
+
 Steps count *signal-steps*: one simulation step of 16 signals is 16 (every signal of every
 simulation is one sample of the shared policy).
 """
@@ -17,9 +21,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from traffic_lam.errors import ConfigError
+from traffic_lam.imitation.warm_start import WarmStart
 
 SET_BY_LEARNER = frozenset({"policy", "env", "policy_kwargs", "tensorboard_log", "verbose", "_init_setup_model"})
 """Arguments of the SB3 constructors the learner sets itself (not settable through ``sb3``)."""
@@ -61,18 +66,39 @@ class SB3Config:
     sb3: dict[str, Any] = field(default_factory=dict)
     """Any other keyword argument of the SB3 algorithm's constructor (e.g. ``max_grad_norm``)."""
 
+    warm_start: WarmStart | None = None
+    """Start from an expert before training (``{expert, method: bc | dagger, episodes, ...}``:
+    :class:`~traffic_lam.imitation.warm_start.WarmStart`); None: from scratch."""
+
+    family: ClassVar[str] = ""
+    """The learner whose ``warm_start`` settings apply (:meth:`WarmStart.check_family`)."""
+
+    def __post_init__(self) -> None:
+        warm = WarmStart.from_args(self.warm_start)
+        object.__setattr__(self, "warm_start", warm)
+        if warm is None:
+            return
+        if self.family:
+            warm.check_family(self.family)
+        if self.neighbours:
+            raise ConfigError("warm_start: not with neighbours: true (demonstrations record no neighbour features)")
+
     @classmethod
     def from_args(cls, learner: str, args: Mapping[str, Any]) -> SB3Config:
         """The configuration ``args`` (a scenario's ``args:``) describe; a None value takes the field's default.
 
         Raises:
-            ConfigError: a key that is not a field, or a ``sharing`` that is not one of the two.
+            ConfigError: a key that is not a field, a bad ``warm_start``, or a ``sharing`` that is
+                not one of the two.
         """
         known = sorted(f.name for f in fields(cls))
         unknown = sorted(set(args) - set(known))
         if unknown:
             raise ConfigError(f"{learner}: unknown hyperparameter '{unknown[0]}', expected one of {', '.join(known)}")
-        config = cls(**{key: value for key, value in args.items() if value is not None})
+        try:
+            config = cls(**{key: value for key, value in args.items() if value is not None})
+        except ConfigError as exc:
+            raise ConfigError(f"{learner}: {exc}") from None
         if config.sharing not in ("shared", "independent"):
             raise ConfigError(f"{learner}: sharing: expected one of shared, independent, got {config.sharing!r}")
         return config
@@ -100,6 +126,8 @@ class SB3Config:
 @dataclass(frozen=True, kw_only=True)
 class DQNConfig(SB3Config):
     """SB3 DQN (masked Q-values) hyperparameters."""
+
+    family: ClassVar[str] = "dqn"
 
     learning_rate: float = 1e-3
     """Adam step size."""
@@ -136,6 +164,8 @@ class PPOConfig(SB3Config):
     Defaults: 10 epochs and no entropy bonus; a policy trained with an entropy bonus tends
     to stay random where it should commit to a green.
     """
+
+    family: ClassVar[str] = "ppo"
 
     normalize_reward: bool = True
     """As :attr:`SB3Config.normalize_reward`; on for PPO, whose updates need rewards of a steady scale."""

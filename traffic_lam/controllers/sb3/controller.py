@@ -10,6 +10,12 @@ resume from the last checkpoint (:mod:`.training`: what a checkpoint holds); Ten
 logs when tensorboard is installed. The simulations' SUMO seeds start at the budget's
 ``seed`` (plus the episodes a resumed checkpoint had done).
 
+With ``warm_start`` (:mod:`traffic_lam.imitation.warm_start`) the learner first gets an
+expert's demonstrations (recorded in this process before the simulations start) and
+starts from them before its first interaction (:meth:`SB3Controller.warm_start_from`:
+DQfD-style pre-training for DQN, a cloned actor and a critic warm-up for PPO:
+:mod:`.demos`); a resumed training skips that phase.
+
 Hyperparameters: :class:`~traffic_lam.controllers.sb3.config.DQNConfig` and
 :class:`~traffic_lam.controllers.sb3.config.PPOConfig`. A learner saves as an SB3 zip at
 the path given and its document (settings, featurizer) at ``<path>.json``.
@@ -39,6 +45,7 @@ from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
 from traffic_lam.controllers.selection import Selection, Validator
 from traffic_lam.errors import ControllerError
+from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
 
 class SB3Controller(Controller):
@@ -65,6 +72,7 @@ class SB3Controller(Controller):
         self.model: Any = None
         self.featurizer: Featurizer | None = None
         self.selection: Selection | None = None  # what validation selected in the last training
+        self.warm_start_report: dict[str, Any] | None = None  # what the warm start measured (saved)
 
     def observation_spec(self) -> Any:
         """The observation this learner was configured with."""
@@ -72,24 +80,20 @@ class SB3Controller(Controller):
 
     # ------------------------------------------------------------------ training
     def _learn(self, make_env: Any, budget: TrainingBudget | int) -> None:
-        from traffic_lam.controllers.sb3.vec_env import SignalVecEnv
-
         budget = TrainingBudget.of(budget)
         with contextlib.ExitStack() as stack:
             folder = budget.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
             checkpoint = Checkpoint(folder)
             resumed = checkpoint.open()  # every file verified before any is read
-            venv = make_env.vector(budget.num_envs, trip_dir=folder / "trips")
-            stack.callback(venv.close)
-            self.featurizer = Featurizer.from_env(
-                venv.layouts, venv.observation_spaces, self.config.neighbours, agent_ids=True
-            )
-            vec = SignalVecEnv(venv, self.featurizer, self.config.neighbour_reward, seed=budget.seed)
-            train_env = self._scale_rewards(vec, checkpoint, resumed)
+            demos = self._warm_start_demos(make_env, budget, resumed)  # the expert runs here, before the simulations
+            venv, vec, train_env = self._training_env(make_env, budget.num_envs, folder, budget.seed, resumed, stack)
             if resumed is not None:  # after an interruption
                 self.model = checkpoint.resume(resumed, self._algorithm(), train_env, self.config.device)
+                self.warm_start_report = self.model.warm_start_report  # the warm start of the first run
             else:
                 self.model = self._new_model(train_env, folder)
+            if demos is not None:
+                self._use_demos(demos, fresh=resumed is None)  # fresh: the warm-start phase, before any interaction
             train_env.seed(budget.seed + (resumed.episodes if resumed else 0))  # SB3 seeded it with the learner's
             saving = checkpoint if budget.checkpoint_dir is not None else None
             curve = checkpoints.restart_curve(budget.curve_file, resumed)
@@ -99,6 +103,70 @@ class SB3Controller(Controller):
             if remaining > 0:
                 self.model.learn(remaining, callback=progress, reset_num_timesteps=False, tb_log_name=self.name)
             self.selection = progress.finish(self.model)  # the final policy validated; the last checkpoint
+
+    def _training_env(
+        self, make_env: Any, num_envs: int, folder: Path, seed: int, resumed: Resumed | None, stack: Any
+    ) -> tuple[Any, Any, Any]:
+        """The simulations (closed with ``stack``), their SB3 view and the env SB3 trains on (rewards scaled)."""
+        from traffic_lam.controllers.sb3.vec_env import SignalVecEnv
+
+        venv = make_env.vector(num_envs, trip_dir=folder / "trips")
+        stack.callback(venv.close)
+        self.featurizer = Featurizer.from_env(
+            venv.layouts, venv.observation_spaces, self.config.neighbours, agent_ids=True
+        )
+        vec = SignalVecEnv(venv, self.featurizer, self.config.neighbour_reward, seed=seed)
+        return venv, vec, self._scale_rewards(vec, Checkpoint(folder), resumed)
+
+    # ------------------------------------------------------------------ warm start (traffic_lam.imitation.warm_start)
+    def warm_start_from(self, dataset: Any, make_env: Any) -> Any:
+        """The warm-start phase alone: a fresh model for ``make_env``'s signals, fitted to ``dataset``; no RL.
+
+        :meth:`learn` runs this phase itself (on demonstrations it makes); this is the phase
+        on its own, e.g. to look at the policy a fine-tuning starts from. The learner then
+        acts with the warm-started model; :attr:`warm_start_report` says how often it agrees
+        with the expert on the demonstrations.
+
+        Args:
+            dataset: a :class:`~traffic_lam.imitation.dataset.DemoDataset` recorded with this
+                learner's observation on ``make_env``'s network.
+            make_env: an :class:`~traffic_lam.env.factory.EnvFactory` (one simulation is started
+                to bind the model, then closed).
+
+        Returns:
+            The SB3 model.
+
+        Raises:
+            ControllerError: no ``warm_start`` settings, or demonstrations that do not fit.
+        """
+        if self.config.warm_start is None:
+            raise ControllerError(
+                f"{self.name}: warm_start_from needs warm_start settings (warm_start: {{}}: defaults)"
+            )
+        with contextlib.ExitStack() as stack:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            venv, _, train_env = self._training_env(make_env, 1, folder, 0, None, stack)
+            dataset.check_fits(venv, self.config.observation, self.name)
+            self.model = self._new_model(train_env, folder)
+            self._use_demos(dataset, fresh=True)
+        return self.model
+
+    def _warm_start_demos(self, make_env: Any, budget: TrainingBudget, resumed: Resumed | None) -> Any:
+        """The demonstrations training needs: for the warm start, or a resumed training that keeps them (else None)."""
+        warm = self.config.warm_start
+        if warm is None or (resumed is not None and not self._keeps_demos(warm)):
+            return None
+        return warm_start_demos(warm, make_env, self.config.observation, self.name, budget)
+
+    def _use_demos(self, dataset: Any, fresh: bool) -> None:
+        """Attach the demonstrations to the model; when ``fresh``, run its warm start and report the agreement."""
+        assert self.featurizer is not None and self.config.warm_start is not None
+        steps = DemoSteps.of(dataset).in_order(self.featurizer.agents)
+        demos = self.model.use_demos(steps, self.featurizer, self.config.neighbour_reward, self.config.warm_start)
+        if fresh:
+            self.model.warm_start()
+            chosen = self.model.greedy(demos.obs).reshape(len(steps), -1)
+            self.warm_start_report = self.model.warm_start_report = demo_report(dataset, steps, chosen)
 
     def _scale_rewards(self, vec: Any, checkpoint: Checkpoint, resumed: Resumed | None) -> Any:
         """``vec``, wrapped to scale its rewards with ``normalize_reward`` (statistics of the resumed checkpoint)."""
@@ -165,12 +233,13 @@ class SB3Controller(Controller):
     def _state(self) -> dict[str, Any]:
         if self.model is None or self.featurizer is None:
             raise ControllerError(f"{self.name}: nothing to save, the learner is not trained")
-        return {"featurizer": self.featurizer.to_state()}
+        return {"featurizer": self.featurizer.to_state(), "warm_start": self.warm_start_report}
 
     def _restore(self, state: Any) -> None:
         if not isinstance(state, Mapping) or not isinstance(state.get("featurizer"), Mapping):
             raise ControllerError(f"{self.name}: the saved document has no featurizer state (retrain the learner)")
         self.featurizer = Featurizer.from_state(state["featurizer"])
+        self.warm_start_report = state.get("warm_start")
 
     def _save_artefact(self, handle: BinaryIO) -> None:
         self.model.save(handle)
@@ -195,6 +264,10 @@ class SB3Controller(Controller):
     def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Allowed actions for policy inputs ``vectors``."""
 
+    @abstractmethod
+    def _keeps_demos(self, warm: WarmStart) -> bool:
+        """Whether training uses the demonstrations after the warm start (a resume must make them again)."""
+
 
 class DQNController(SB3Controller):
     """SB3 DQN with masked Q-values (invalid phases never chosen, never bootstrapped from).
@@ -207,9 +280,9 @@ class DQNController(SB3Controller):
     config_class: ClassVar[type[SB3Config]] = DQNConfig
 
     def _algorithm(self) -> Any:
-        from traffic_lam.controllers.sb3.policies import MaskedDQN
+        from traffic_lam.controllers.sb3.demos import DemoDQN
 
-        return MaskedDQN
+        return DemoDQN
 
     def _policy(self) -> Any:
         from traffic_lam.controllers.sb3.policies import MaskedDQNPolicy
@@ -222,6 +295,9 @@ class DQNController(SB3Controller):
     def _predict(self, vectors: np.ndarray, masks: np.ndarray) -> np.ndarray:
         actions, _ = self.model.predict(vectors, deterministic=True)
         return np.asarray(actions)
+
+    def _keeps_demos(self, warm: WarmStart) -> bool:
+        return warm.keep_demos
 
 
 class PPOController(SB3Controller):
@@ -240,15 +316,18 @@ class PPOController(SB3Controller):
         self._rng = np.random.default_rng(self.config.seed)
 
     def _algorithm(self) -> Any:
-        from sb3_contrib import MaskablePPO
+        from traffic_lam.controllers.sb3.demos import DemoPPO
 
-        return MaskablePPO
+        return DemoPPO
 
     def _policy(self) -> Any:
         return "MlpPolicy"
 
     def _empty_arch(self) -> Any:
         return {"pi": [], "vf": []}
+
+    def _keeps_demos(self, warm: WarmStart) -> bool:
+        return warm.bc_coef > 0.0
 
     def _reset(self) -> None:
         # each evaluation episode samples from its own seeded stream: reproducible runs
