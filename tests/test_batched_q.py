@@ -7,12 +7,13 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from traffic_lam.controllers.batched_q.learner import BatchedQ, torch_threads
+from traffic_lam.controllers.batched_q.learner import BatchedQ
 from traffic_lam.controllers.batched_q.networks import BatchedMLP
 from traffic_lam.controllers.batched_q.replay import NStepAccumulator, RunningStd
 from traffic_lam.controllers.batched_q.table import Discretiser, TabularQ
 from traffic_lam.controllers.batched_q.tabular import TabularConfig
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.threads import torch_threads
 from traffic_lam.errors import ConfigError
 
 CPU = torch.device("cpu")

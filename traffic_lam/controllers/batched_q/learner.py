@@ -37,7 +37,7 @@ import importlib
 import pickle
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -48,6 +48,7 @@ from gymnasium import spaces
 
 from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
 from traffic_lam.controllers.offpolicy import OffPolicyLearner, SignalStacker, TrainingPlan
+from traffic_lam.controllers.threads import torch_threads
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
@@ -63,25 +64,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run torch's CPU operations on ``threads`` intra-op threads (restored afterwards; <= 0: unchanged).
-
-    The learner's tensors are small (hundreds of elements): a second thread buys
-    nothing, and while the simulations keep the other cores busy, an operation that
-    waits for a descheduled OpenMP thread stalls for far longer than the work takes.
-    """
-    if threads <= 0:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

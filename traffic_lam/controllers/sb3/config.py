@@ -60,6 +60,11 @@ class SB3Config:
     device: str = "auto"
     """``"auto"``, ``"cpu"`` or ``"cuda"``."""
 
+    torch_threads: int = 1
+    """CPU threads of torch's operations while it trains (0: leave torch's setting alone); one
+    is enough for these small networks while the simulations keep the other cores busy
+    (:func:`traffic_lam.controllers.threads.torch_threads`)."""
+
     seed: int = 0
     """Seeds the learner (network initialisation, exploration, sampled actions)."""
 

@@ -44,6 +44,7 @@ from traffic_lam.controllers.sb3.config import DQNConfig, PPOConfig, SB3Config
 from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
 from traffic_lam.controllers.selection import Selection, Validator
+from traffic_lam.controllers.threads import torch_threads
 from traffic_lam.errors import ControllerError
 from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
@@ -82,6 +83,7 @@ class SB3Controller(Controller):
     def _learn(self, make_env: Any, budget: TrainingBudget | int) -> None:
         budget = TrainingBudget.of(budget)
         with contextlib.ExitStack() as stack:
+            stack.enter_context(torch_threads(self.config.torch_threads))
             folder = budget.checkpoint_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
             checkpoint = Checkpoint(folder)
             resumed = checkpoint.open()  # every file verified before any is read
