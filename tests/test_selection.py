@@ -40,6 +40,8 @@ def test_the_guard_fires_when_the_return_rises_while_the_validation_delay_rises(
     )
     blocked = [Validation(10 * k, 60.0, 1000.0, 40.0 * (k - 1), -800.0 + 250 * k) for k in (1, 2, 3)]
     line = reward_hacking(blocked, "dqn")
+    noise = [Validation(10 * k, 29.0, 1000.0, 0.5 * (k - 1), -800.0 + 250 * k) for k in (1, 2, 3)]
+    assert reward_hacking(noise, "ppo") is None  # one vehicle more never inserted: noise
     assert "vehicles never inserted in validation rose from 0 to 80 over episodes 10-30" in line
 
 

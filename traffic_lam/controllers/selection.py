@@ -61,6 +61,8 @@ MIN_VALIDATIONS = 3
 """Validations :func:`reward_hacking` needs (with two, one early step of a noisy training decides)."""
 MIN_CURVE_EPISODES = 10
 """Training episodes :func:`reward_hacking_in_training` needs."""
+INSERTION_RISE = 10.0
+"""Vehicles never inserted that must be added before the guard counts it as worse (fewer is noise)."""
 DELAY_RISE = 0.10
 """The relative rise of the validation delay that counts as worse for :func:`reward_hacking`."""
 NOT_SCORED = ("control", "observation", "reward")
@@ -166,8 +168,8 @@ def reward_hacking(validations: Sequence[Validation], name: str) -> str | None:
     The rule compares the first validation with the last one (:data:`MIN_VALIDATIONS`, 3,
     validations at least): it fires when the training return rose (the mean return of the episodes before the
     last validation is higher than that before the first one) while the validation delay
-    rose by more than :data:`DELAY_RISE` (10 %), or while more vehicles were never
-    inserted and the delay did not fall. It never fires when the delay and the vehicles
+    rose by more than :data:`DELAY_RISE` (10 %), or while more than :data:`INSERTION_RISE`
+    (10) more vehicles were never inserted and the delay did not fall. It never fires when the delay and the vehicles
     never inserted did not rise, however the return moved.
     """
     if len(validations) < MIN_VALIDATIONS:
@@ -177,7 +179,7 @@ def reward_hacking(validations: Sequence[Validation], name: str) -> str | None:
         return None
     if last.delay_s > (1.0 + DELAY_RISE) * first.delay_s:
         worse = f"validation delay rose from {first.delay_s:.1f} to {last.delay_s:.1f} s"
-    elif last.vehicles_not_inserted > first.vehicles_not_inserted and last.delay_s >= first.delay_s:
+    elif last.vehicles_not_inserted > first.vehicles_not_inserted + INSERTION_RISE and last.delay_s >= first.delay_s:
         worse = (f"vehicles never inserted in validation rose from {first.vehicles_not_inserted:g} to "
                  f"{last.vehicles_not_inserted:g}")  # fmt: skip
     else:
@@ -194,7 +196,8 @@ def reward_hacking_in_training(curve: Sequence[Mapping[str, Any]], name: str) ->
     Compares the median return and delay of the first :func:`curve_window` episodes with
     those of the last ones (at least :data:`MIN_CURVE_EPISODES` episodes with a delay):
     fires when the return rose while the delay rose by more than :data:`DELAY_RISE`, or
-    while more vehicles were never inserted and the delay did not fall. A policy can find
+    while more than :data:`INSERTION_RISE` more vehicles were never inserted and the delay
+    did not fall. A policy can find
     the hole in its reward before the first validation (every validation then sees the
     hack, none sees it grow); its training episodes, exploring from scratch, still show it.
     """
@@ -213,7 +216,10 @@ def reward_hacking_in_training(curve: Sequence[Mapping[str, Any]], name: str) ->
         return None
     if last_delay > (1.0 + DELAY_RISE) * first_delay:
         worse = f"the training episodes' delay rose from {first_delay:.1f} to {last_delay:.1f} s"
-    elif median(tail, "vehicles_not_inserted") > median(head, "vehicles_not_inserted") and last_delay >= first_delay:
+    elif (
+        median(tail, "vehicles_not_inserted") > median(head, "vehicles_not_inserted") + INSERTION_RISE
+        and last_delay >= first_delay
+    ):
         worse = (f"the training episodes' vehicles never inserted rose from {median(head, 'vehicles_not_inserted'):g} "
                  f"to {median(tail, 'vehicles_not_inserted'):g}")  # fmt: skip
     else:
