@@ -100,3 +100,14 @@ def test_batched_q_writes_tensorboard_scalars_into_its_checkpoint_folder(tmp_pat
     for tag in ("episode/return", "episode/delay_s", "episode/avg_queue", "episode/epsilon"):
         assert [e.step for e in events.Scalars(tag)] == [1, 2], tag
     assert events.Scalars("episode/delay_s")[0].value > 0
+
+
+def test_the_expert_a_learner_imitated_is_named_on_its_reference_line(tmp_path):
+    from traffic_lam.report.outputs import warm_start_experts
+
+    (tmp_path / "scenario.yaml").write_text(
+        "controllers:\n  - actuated\n  - {name: ppo, type: ppo, args: {warm_start: {expert: actuated}}}\n"
+        "  - {name: q, type: batched-q, args: {warm_start: {method: bc}}}\n"
+    )
+    assert warm_start_experts(tmp_path) == {"actuated": "the expert ppo imitated", "greedy": "the expert q imitated"}
+    assert warm_start_experts(tmp_path / "missing") == {}

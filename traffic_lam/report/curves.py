@@ -134,7 +134,12 @@ def _needs_training(kind: str) -> bool | None:
         return None
 
 
-def learning_curves(curves: Mapping[str, Path], path: Path, rows: Sequence[dict[str, Any]] = ()) -> Path | None:
+def learning_curves(
+    curves: Mapping[str, Path],
+    path: Path,
+    rows: Sequence[dict[str, Any]] = (),
+    experts: Mapping[str, str] | None = None,
+) -> Path | None:
     """Draw every learner's curve (see the module) into ``path``; None when no curve has data.
 
     Args:
@@ -142,6 +147,8 @@ def learning_curves(curves: Mapping[str, Path], path: Path, rows: Sequence[dict[
         path: the PNG to write.
         rows: the run's evaluation rows: the classic controllers' mean values become reference lines,
             and their ``run`` column (a comparison) gives each folder its line style.
+        experts: a note per reference controller that a learner imitated (e.g. ``"expert of ppo"``),
+            added to its line's legend entry.
     """
     read = [c for c in (read_curve(label, p) for label, p in curves.items()) if c is not None]
     if not read:
@@ -156,7 +163,7 @@ def learning_curves(curves: Mapping[str, Path], path: Path, rows: Sequence[dict[
         own = {f for f in folders if any(c.label.startswith(f"{f}/") for c in mine)}  # the panel's folders only
         near = [r for r in rows if not folders or r.get("run") in own]
         lines = _merged(references(near, metric, [c.label for c in read]), folders) if metric else {}
-        _panel(ax, mine, lines, folders)
+        _panel(ax, mine, lines, folders, experts or {})
     fig.suptitle("Learning curves (thin: each training episode; bold: moving median; dashed: classic controllers)")
     return save(fig, path)
 
@@ -178,7 +185,13 @@ def _merged(lines: Mapping[str, float], folders: Sequence[str]) -> dict[str, tup
     return out
 
 
-def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, tuple[float, Look]], folders: Sequence[str]) -> None:
+def _panel(
+    ax: Axes,
+    curves: Sequence[Curve],
+    lines: Mapping[str, tuple[float, Look]],
+    folders: Sequence[str],
+    experts: Mapping[str, str],
+) -> None:
     """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
     averages = []
     for curve in curves:
@@ -194,7 +207,7 @@ def _panel(ax: Axes, curves: Sequence[Curve], lines: Mapping[str, tuple[float, L
             ax.scatter(curve.selected, stars, marker="*", s=180, color=drawn.colour, edgecolors="black", zorder=4,
                        label=f"{curve.label}: selected checkpoint")  # fmt: skip
     for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
-        _reference(ax, label, value, drawn)
+        _reference(ax, label, value, drawn, experts.get(label))
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
         top = _top(curves, averages, [value for value, _ in lines.values()])
         ax.set_ylim(bottom=0.0, top=top)
@@ -213,9 +226,9 @@ def _top(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> floa
     return 1.12 * max([usual, *averages, *lines])
 
 
-def _reference(ax: Axes, label: str, value: float, drawn: Look) -> None:
-    """A classic controller's mean evaluated value: a dashed line across, named in the legend."""
-    name = f"{label}: {value:.1f} (evaluated)"
+def _reference(ax: Axes, label: str, value: float, drawn: Look, note: str | None = None) -> None:
+    """A classic controller's mean evaluated value: a dashed line across, named in the legend (and ``note``)."""
+    name = f"{label}: {value:.1f} (evaluated{'; ' + note if note else ''})"
     ax.axhline(value, color=drawn.colour, linestyle=(0, (5, 3)), linewidth=1.4, label=name)
 
 

@@ -61,6 +61,26 @@ def run_warnings(run_dir: Path, prefix: str = "") -> dict[str, list[str]]:
     return found
 
 
+def warm_start_experts(run_dir: Path) -> dict[str, str]:
+    """Per controller label of the run's scenario, which learners imitated it (its ``warm_start`` expert).
+
+    Read from the folder's ``scenario.yaml``; an unreadable one gives none.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load((run_dir / "scenario.yaml").read_text())
+        entries = [c for c in data.get("controllers", []) if isinstance(c, dict)]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}
+    learners: dict[str, list[str]] = {}
+    for entry in entries:
+        warm = (entry.get("args") or {}).get("warm_start")
+        if isinstance(warm, dict):
+            learners.setdefault(str(warm.get("expert", "greedy")), []).append(str(entry.get("name", entry.get("type"))))
+    return {expert: f"the expert {', '.join(names)} imitated" for expert, names in learners.items()}
+
+
 def write_outputs(
     run_dir: Path,
     rows: Sequence[dict[str, Any]],
@@ -90,7 +110,7 @@ def write_outputs(
         plots.delay_vs_safety(rows, folder / "delay_vs_safety.png"),
     ]
     curve_plot = plots.learning_curves(run_curves(run_dir) if curves is None else curves,
-                                       folder / "learning_curves.png", rows)  # fmt: skip
+                                       folder / "learning_curves.png", rows, warm_start_experts(run_dir))  # fmt: skip
     if curve_plot is not None:
         written.append(curve_plot)
     found = run_warnings(run_dir) if warnings is None else warnings
