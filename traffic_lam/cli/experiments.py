@@ -217,6 +217,8 @@ def _phase_line(update: ProgressUpdate) -> str:
         return f"training {update.name} failed after {_count(update.done, 'episode')}"
     delay = _number(update.latest.get("delay_s"))
     last = f", last delay {delay} s" if "?" not in delay else ""
+    if not update.done:  # no training episodes (a behaviour clone fits recorded demonstrations)
+        return f"trained {update.name} in {_duration(update.elapsed_s)}"
     return f"trained {update.name}: {_count(update.done, 'episode')} in {_duration(update.elapsed_s)}{last}"
 
 

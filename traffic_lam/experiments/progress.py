@@ -122,6 +122,7 @@ class CurveWatcher:
             rows = read_csv(path)
         except (OSError, ValueError, TrafficLamError):  # not written yet, or being replaced: next time
             return
+        rows = [r for r in rows if r.get("episode") not in (None, "")]  # episodes (a clone's curve has epochs)
         if len(rows) <= self._seen[name] or self.progress is None:
             return
         self._seen[name], self._latest[name] = len(rows), rows[-1]
