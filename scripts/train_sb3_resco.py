@@ -59,7 +59,9 @@ def main() -> int:
         default=["plain"],
         help="coordination variants to train (default: plain)",
     )
-    parser.add_argument("--reward", default="queue", help="reward of the learners (default: queue)")
+    parser.add_argument(
+        "--reward", default="queue", help="reward of the learners: a name or a JSON {name, args} (default: queue)"
+    )
     parser.add_argument("--hyper", default="{}", help="JSON of extra learner arguments")
     parser.add_argument("--out", default="runs/sb3-resco")
     args = parser.parse_args()
@@ -99,7 +101,8 @@ def main() -> int:
             extra = VARIANTS[variant]
             label = algo if variant == "plain" else f"{algo}+{variant}"
             learner = make_controller(algo, {"device": "cpu", **json.loads(args.hyper), **extra})
-            factory = EnvFactory(network, {**protocol, "reward": args.reward, **learner.env_options()})
+            reward = json.loads(args.reward) if args.reward.lstrip().startswith("{") else args.reward
+            factory = EnvFactory(network, {**protocol, "reward": reward, **learner.env_options()})
             started = time.perf_counter()
             curve = out / name / "curves" / f"{label}.csv"
             curve.parent.mkdir(parents=True, exist_ok=True)
