@@ -333,7 +333,7 @@ def test_detector_range_reaches_upstream_of_a_short_approach():
         engine = env._engine
         signal = engine.signals["gneJ143"]
         k = engine._lanes.index("10425609#1_1")
-        pieces = dict(engine._upstream_pieces(200.0)[k])
+        pieces = dict(engine.detectors.upstream_pieces(200.0)[k])
         assert {"10425609#0_1", ":1195228772_0_0"} <= set(pieces)
         assert pieces["10425609#0_1"] <= 0  # the whole 43.6 m feeder lane is within 200 m
         feeder = 0

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from traffic_lam.env.config import EnvConfig
+from traffic_lam.env.detectors import Detectors
 from traffic_lam.env.observations import make_observation
 from traffic_lam.env.rewards import make_reward
 from traffic_lam.env.value_checks import check_observations, check_rewards, spec_name
@@ -57,8 +58,6 @@ _LANE_GETTERS = {
     "waiting": "getWaitingTime",
     "mean_speed": "getLastStepMeanSpeed",
 }
-_HALTING_SPEED = 0.1
-"""m/s: SUMO's own threshold for a halting vehicle (``getLastStepHaltingNumber``)."""
 
 
 @dataclass
@@ -108,16 +107,9 @@ class SimulationEngine:
             self._incoming[index] = True
         self._lane_cache: dict[str, np.ndarray] = {}
         self._lane_getters: dict[str, Any] = {}
-        self._lane_lengths: np.ndarray | None = None
-        self._upstream: dict[float, dict[int, list[tuple[str, float]]]] = {}
         self._in_groups = _groups_by_size(self._in_index)
         self._signal_cache: dict[str, np.ndarray] = {}
-        self._entry_signal: dict[str, int] | None = None  # incoming edge -> position of its signal
-        self._first_signal: dict[str, int] = {}  # pending vehicle -> first controlled signal on its route (-1: none)
-        self._time_loss_before: dict[str, float] = {}  # every vehicle's time loss when last measured
-        self._time_loss_now: dict[str, float] | None = None
-        self._measured_at = config.begin_time
-        self._interval = 0.0  # seconds since the previous decision
+        self.detectors = Detectors(lanes, self._incoming, [s.layout.in_lanes for s in self.signals.values()])
         self._program = config.control == "program"
         self._green_index = {sid: {g: i for i, g in enumerate(s.layout.greens)} for sid, s in self.signals.items()}
 
@@ -157,8 +149,7 @@ class SimulationEngine:
             raise SimulationError(f"SUMO rejected the set-up of the controlled signals: {exc}") from None
         self.totals = dict.fromkeys(COUNTERS, 0)
         step_counts = dict.fromkeys(COUNTERS, 0)
-        self._first_signal, self._time_loss_now, self._measured_at = {}, None, self.time
-        self._time_loss_before = self._time_losses()
+        self.detectors.reset(sim, self.time)
         self._measure()
         observations = self._observe()
         check_observations(observations, self._observation_name, self.time)
@@ -225,9 +216,7 @@ class SimulationEngine:
         subscriptions would be evaluated by SUMO at every step, decision or not.)
         """
         self._lane_cache, self._signal_cache = {}, {}
-        if self._time_loss_now is not None:  # time loss accrues from the last decision that measured it
-            self._time_loss_before, self._time_loss_now = self._time_loss_now, None
-        self._interval, self._measured_at = self.time - self._measured_at, self.time
+        self.detectors.start_decision(self.time)
         fetch, per_signal = self._lane_values, self._signal_values
         for position, (sid, signal) in enumerate(self.signals.items()):
             signal.lanes = LaneMeasurements(fetch, self._in_index[sid], self._out_index[sid], per_signal, position)
@@ -252,11 +241,7 @@ class SimulationEngine:
         values = self._lane_cache.get(quantity)
         if values is None:
             if "@" in quantity:
-                base, _, distance = quantity.partition("@")
-                if base in ("vehicles", "halting"):
-                    self._read_near(float(distance))
-                else:
-                    self._read_near_sum(base, float(distance))
+                self._read_near(quantity)
                 return self._lane_cache[quantity]
             if quantity == "accumulated_waiting":
                 return self._read_accumulated_waiting()
@@ -282,195 +267,25 @@ class SimulationEngine:
         self._lane_cache["accumulated_waiting"] = values
         return values
 
-    def _read_near(self, distance: float) -> None:
-        """Vehicles and halting vehicles within ``distance`` m of each lane's end (its stop line).
+    def _read_near(self, quantity: str) -> None:
+        """Cache ``<q>@<d>``: what a detector of range ``d`` sees (:class:`~traffic_lam.env.detectors.Detectors`).
 
-        A detector of range ``distance`` at the stop line: on lanes longer than
-        ``distance`` only the last ``distance`` metres count; an incoming lane shorter
-        than ``distance`` also counts the road it continues (see :meth:`_upstream_pieces`)
-        up to ``distance`` from its stop line, so a queue standing on a short approach's
-        feeder edge is seen (e.g. RESCO ingolstadt7, whose approach ``10425609#1`` is
-        0.9 m long; RESCO's own configuration names the feeder lanes there). Cached as
-        ``vehicles@<d>`` and ``halting@<d>`` (see :meth:`LaneMeasurements.in_vehicles_near`).
+        ``vehicles@<d>`` and ``halting@<d>`` are read together; see
+        :meth:`~traffic_lam.signals.traffic_signal.LaneMeasurements.in_vehicles_near`.
         """
-        sim = self._sim
-        if self._lane_lengths is None:
-            self._lane_lengths = np.array([sim.lane.getLength(lane) for lane in self._lanes], dtype=float)
-        vehicles = self._lane_values("vehicles").copy()
-        halting = self._lane_values("halting").copy()
-        lengths = self._lane_lengths
-        for k in np.flatnonzero((lengths > distance) & (vehicles > 0)):
-            vehicles[k], halting[k] = self._count_from(self._lanes[k], lengths[k] - distance)
-        for k, pieces in self._upstream_pieces(distance).items():
-            for lane, start in pieces:
-                v, h = self._count_from(lane, start)
-                vehicles[k] += v
-                halting[k] += h
-        key = f"{distance:g}"
-        self._lane_cache[f"vehicles@{key}"] = vehicles
-        self._lane_cache[f"halting@{key}"] = halting
-
-    def _read_near_sum(self, quantity: str, distance: float) -> None:
-        """Per incoming lane, ``quantity`` summed over the vehicles a detector of range ``distance`` sees.
-
-        ``accumulated_waiting``: SUMO's accumulated waiting time of each vehicle;
-        ``time_loss``: the time loss each vehicle accrued since the previous decision
-        (all of its time loss for a vehicle inserted since). Range as :meth:`_read_near`.
-        """
-        sim = self._sim
-        if quantity == "accumulated_waiting":
-            value = sim.vehicle.getAccumulatedWaitingTime
-        elif quantity == "time_loss":
-            now, before = self._time_losses_now(), self._time_loss_before
-
-            def value(vehicle: str) -> float:
-                return now.get(vehicle, 0.0) - before.get(vehicle, 0.0)
+        base, _, text = quantity.partition("@")
+        distance, vehicles = float(text), self._lane_values("vehicles")
+        if base in ("vehicles", "halting"):
+            near = self.detectors.counts(distance, vehicles, self._lane_values("halting"))
+            self._lane_cache[f"vehicles@{text}"], self._lane_cache[f"halting@{text}"] = near
         else:
-            raise KeyError(f"no lane quantity '{quantity}@{distance:g}'")
-        values = np.zeros(len(self._lanes))
-        for k, vehicles in self._vehicles_near(distance).items():
-            values[k] = sum(map(value, vehicles))
-        self._lane_cache[f"{quantity}@{distance:g}"] = values
-
-    def _vehicles_near(self, distance: float) -> dict[int, list[str]]:
-        """Per incoming lane (its position in the lane list), the vehicles a detector of range ``distance`` sees."""
-        sim = self._sim
-        if self._lane_lengths is None:
-            self._lane_lengths = np.array([sim.lane.getLength(lane) for lane in self._lanes], dtype=float)
-        vehicles = self._lane_values("vehicles")
-        lengths = self._lane_lengths
-        near: dict[int, list[str]] = {}
-        for k in np.flatnonzero(self._incoming & (vehicles > 0)):
-            near[int(k)] = self._ids_from(self._lanes[k], max(0.0, lengths[k] - distance))
-        for k, pieces in self._upstream_pieces(distance).items():
-            for lane, start in pieces:
-                near.setdefault(k, []).extend(self._ids_from(lane, start))
-        return near
-
-    def _ids_from(self, lane: str, start: float) -> list[str]:
-        """Ids of the vehicles on ``lane`` at positions >= ``start``."""
-        ids = self._sim.lane.getLastStepVehicleIDs(lane)
-        if start <= 0:
-            return list(ids)
-        position = self._sim.vehicle.getLanePosition
-        return [v for v in ids if position(v) >= start]
-
-    def _time_losses(self) -> dict[str, float]:
-        """Every vehicle's time loss now (s, SUMO's ``timeLoss`` since its insertion)."""
-        get = self._sim.vehicle.getTimeLoss
-        return {v: get(v) for v in self._sim.vehicle.getIDList()}
-
-    def _time_losses_now(self) -> dict[str, float]:
-        if self._time_loss_now is None:
-            self._time_loss_now = self._time_losses()
-        return self._time_loss_now
+            self._lane_cache[quantity] = self.detectors.sums(base, distance, vehicles)
 
     def _signal_values(self, quantity: str) -> np.ndarray:
-        """A per-signal quantity (one of ``SIGNAL_QUANTITIES``), read once a decision."""
+        """A per-signal quantity (one of ``SIGNAL_QUANTITIES``: the insertion backlog), read once a decision."""
         if not self._signal_cache:
-            self._read_backlog()
+            self._signal_cache = self.detectors.backlog(len(self.signals))
         return self._signal_cache[quantity]
-
-    def _read_backlog(self) -> None:
-        """Per signal, the vehicles waiting to enter the network whose route first reaches it.
-
-        ``backlog``: their number; ``backlog_waiting``: their summed depart delay so far
-        (s); ``backlog_time_loss``: the part of it accrued since the previous decision.
-        """
-        sim = self._sim
-        n = len(self.signals)
-        counts, waiting, accrued = np.zeros(n), np.zeros(n), np.zeros(n)
-        pending = sim.simulation.getPendingVehicles()
-        if pending:
-            first, depart_delay = self._first_signal, sim.vehicle.getDepartDelay
-            for vehicle in pending:
-                k = first.get(vehicle)
-                if k is None:
-                    k = first[vehicle] = self._first_signal_on_route(vehicle)
-                if k >= 0:
-                    delay = depart_delay(vehicle)
-                    counts[k] += 1
-                    waiting[k] += delay
-                    accrued[k] += min(delay, self._interval)
-        self._signal_cache = {"backlog": counts, "backlog_waiting": waiting, "backlog_time_loss": accrued}
-
-    def _first_signal_on_route(self, vehicle: str) -> int:
-        """Position of the first controlled signal whose incoming edges ``vehicle``'s route enters (-1: none)."""
-        if self._entry_signal is None:
-            entry: dict[str, int] = {}
-            for position, signal in enumerate(self.signals.values()):
-                for lane in signal.layout.in_lanes:
-                    entry.setdefault(self._sim.lane.getEdgeID(lane), position)
-            self._entry_signal = entry
-        entry = self._entry_signal
-        return next((entry[edge] for edge in self._sim.vehicle.getRoute(vehicle) if edge in entry), -1)
-
-    def _count_from(self, lane: str, start: float) -> tuple[int, int]:
-        """Vehicles and halting vehicles on ``lane`` at positions >= ``start``."""
-        sim = self._sim
-        if start <= 0:
-            return sim.lane.getLastStepVehicleNumber(lane), sim.lane.getLastStepHaltingNumber(lane)
-        position, speed = sim.vehicle.getLanePosition, sim.vehicle.getSpeed
-        near = [v for v in sim.lane.getLastStepVehicleIDs(lane) if position(v) >= start]
-        return len(near), sum(1 for v in near if speed(v) < _HALTING_SPEED)
-
-    def _upstream_pieces(self, distance: float) -> dict[int, list[tuple[str, float]]]:
-        """For each incoming lane shorter than ``distance``: the ``(lane, start position)`` upstream of it in range.
-
-        Walks up the road the lane continues: a predecessor lane counts only when its
-        single link leads straight into the current lane (an edge split, a lane added
-        mid-road), so vehicles from side roads, turns and U-turns at upstream
-        intersections are not counted; internal lanes in between count too. Never crosses
-        a lane that a traffic light controls. Computed once per engine (the network does
-        not change between episodes).
-        """
-        cached = self._upstream.get(distance)
-        if cached is not None:
-            return cached
-        sim = self._sim
-        lengths = dict(zip(self._lanes, self._lane_lengths, strict=True))
-
-        def length(lane: str) -> float:
-            if lane not in lengths:
-                lengths[lane] = float(sim.lane.getLength(lane))
-            return lengths[lane]
-
-        controlled: set[str] = set()
-        for tls in sim.trafficlight.getIDList():
-            controlled.update(sim.trafficlight.getControlledLanes(tls))
-        predecessors: dict[str, list[tuple[str, str]]] = {}
-        for lane in sim.lane.getIDList():
-            if not lane.startswith(":"):
-                links = sim.lane.getLinks(lane)
-                if len(links) == 1 and links[0][6] == "s":  # (lane, prio, open, foe, via, state, dir, length)
-                    predecessors.setdefault(links[0][0], []).append((lane, links[0][4]))
-        result: dict[int, list[tuple[str, float]]] = {}
-        for k in map(int, np.flatnonzero(self._incoming)):
-            lane = self._lanes[k]
-            if length(lane) >= distance:
-                continue
-            pieces: list[tuple[str, float]] = []
-            visited = {lane}
-            stack = [(lane, distance - length(lane))]
-            while stack:
-                current, remaining = stack.pop()
-                for before, via in predecessors.get(current, ()):
-                    if before in visited or before in controlled:
-                        continue
-                    visited.add(before)
-                    left = remaining
-                    if via:
-                        pieces.append((via, length(via) - left))
-                        left -= length(via)
-                    if left <= 0:
-                        continue
-                    pieces.append((before, length(before) - left))
-                    if length(before) < left:
-                        stack.append((before, left - length(before)))
-            if pieces:
-                result[k] = pieces
-        self._upstream[distance] = result
-        return result
 
     def _incoming_totals(self, quantity: str) -> dict[str, float]:
         """Per signal, ``quantity`` summed over its incoming lanes (as ``float(signal.lanes.in_<quantity>.sum())``).
