@@ -146,7 +146,7 @@ def test_compare_keeps_every_folders_curves_with_one_colour_per_label(tmp_path, 
     write_run(tmp_path / "b", {"fixed-time": 45.0, "actuated": 30.0, "max-pressure": 35.0}, [55.0, 45.0, 35.0])
     passed, draw = [], outputs.plots.learning_curves
 
-    def spy(curves, path, rows=()):
+    def spy(curves, path, rows=(), experts=None):
         passed.append((dict(curves), list(rows)))
         return draw(curves, path, rows)
 
