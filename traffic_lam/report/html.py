@@ -169,7 +169,10 @@ def _warning_note(hacks: Mapping[str, Sequence[str]]) -> str:
     if not hacks:
         return ""
     named = "<br>".join(html.escape(line) for lines in hacks.values() for line in lines)
-    rule = "the training return improved while the score (in validation or in the training episodes) worsened: docs/definitions.md"
+    rule = (
+        "the training return improved while the score (in validation or in the training episodes) worsened: "
+        "docs/definitions.md"
+    )
     return f"<p class='hacks'>&#9888; Reward hacking? ({html.escape(rule)})<br>{named}</p>"
 
 
