@@ -115,32 +115,50 @@ def training_minutes(folder: Path, learner: str) -> float | None:
 
 
 def table(out: Path, maps: list[str]) -> str:
-    """The markdown table of every map's run folder under ``out``."""
+    """The markdown table of every map's run folder under ``out``: one row per map.
+
+    A cell is the mean average delay over the evaluation seeds; a learner's is its selected
+    policy's, then its final policy's when that differs, and its training wall time; vehicles
+    never inserted are added where there were any. Bold: the best of the row.
+    """
     import csv
 
-    lines = [
-        "| map | controller | policy | avg delay (s), seeds 0–2 | never inserted | training wall (min) "
-        "| RESCO IDQN / IPPO |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    learners = ("ppo", "dqn", "batched-q")
+    head = ["map", *CLASSIC, *learners, "RESCO IDQN / IPPO (best of 100 training episodes)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in maps:
         results = out / name / "results.csv"
         if not results.is_file():
             continue
         with results.open() as handle:
             rows = list(csv.DictReader(handle))
-        controllers = list(dict.fromkeys(r["controller"] for r in rows))
-        published = PUBLISHED.get(name, {})
-        for controller in controllers:
+        delays = {
+            c: _mean([r for r in rows if r["controller"] == c], "avg_delay") for c in {r["controller"] for r in rows}
+        }
+        ranked = [d for c, d in delays.items() if d is not None and not c.endswith(".final")]
+        best = min(ranked) if ranked else None
+        cells = [name]
+        for controller in (*CLASSIC, *learners):
             mine = [r for r in rows if r["controller"] == controller]
-            learner = controller.removesuffix(".final")
-            policy = mine[0].get("policy") or ("–" if learner in CLASSIC else "final")
-            wall = None if learner in CLASSIC else training_minutes(out / name, learner)
-            ref = "–" if learner in CLASSIC else f"{published.get('IDQN', '–')} / {published.get('IPPO', '–')}"
-            lines.append(
-                f"| {name} | {learner} | {policy} | {_cell(_mean(mine, 'avg_delay'))} "
-                f"| {_cell(_mean(mine, 'vehicles_not_inserted'), 0)} | {_cell(wall)} | {ref} |"
-            )
+            delay = delays.get(controller)
+            if delay is None:
+                cells.append("–")
+                continue
+            text = f"**{delay:.1f}**" if delay == best else f"{delay:.1f}"
+            notes = []
+            final = delays.get(controller + ".final")
+            if final is not None:
+                notes.append(f"final {final:.1f}")
+            never = _mean(mine, "vehicles_not_inserted") or 0.0
+            if never >= 1.5:
+                notes.append(f"{never:.0f} never inserted")
+            wall = None if controller in CLASSIC else training_minutes(out / name, controller)
+            if wall is not None:
+                notes.append(f"{wall:.1f} min")
+            cells.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+        published = PUBLISHED.get(name, {})
+        cells.append(f"{published.get('IDQN', '–')} / {published.get('IPPO', '–')}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
