@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,11 +144,11 @@ class ImitationLearner(Controller):
         dataset.check_fits(env, self.config.observation, self.name)
         return dataset
 
+    @abstractmethod
     def _fit(
         self, factory: Any, budget: TrainingBudget, demos: DemoDataset | None
     ) -> tuple[DemoDataset, dict[str, Any], list[dict[str, Any]]]:
         """Train; return the dataset, the report (with the ``policy``) and the curve rows."""
-        raise NotImplementedError
 
     def _train_settings(self) -> dict[str, Any]:
         c = self.config

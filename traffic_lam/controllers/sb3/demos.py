@@ -108,26 +108,39 @@ def masks_of(obs: torch.Tensor, num_actions: int) -> torch.Tensor:
     return obs[:, -num_actions:] > 0.5
 
 
-class DemoDQN(MaskedDQN):
-    """MaskedDQN with a demo buffer: pre-training and a demo loss beside the TD loss (DQfD-style)."""
+class WithDemos:
+    """What the warm-started SB3 algorithms share: the demonstrations attached, never saved with the model."""
 
     demos: FeaturizedDemos | None = None
-    """The demo buffer (None: plain MaskedDQN); attached by :meth:`use_demos`, never saved."""
+    """The demonstrations (None: the plain algorithm); attached by :meth:`use_demos`."""
     warm: WarmStart | None = None
-    """The warm-start settings (margin, weights, steps)."""
+    """The warm-start settings."""
     warm_start_report: dict[str, Any] | None = None
     """What the warm start measured (saved with the model: a resumed training keeps it)."""
 
     def use_demos(
         self, steps: DemoSteps, featurizer: Featurizer, neighbour_reward: float, warm: WarmStart
     ) -> FeaturizedDemos:
-        """Attach the demo buffer (``steps`` featurized, this DQN's n-step returns) and the settings."""
-        self.demos = FeaturizedDemos.build(steps, featurizer, neighbour_reward, float(self.gamma), int(self.n_steps))
+        """Attach the demonstrations (``steps`` featurized, :meth:`_demo_horizon`-step returns) and the settings."""
+        gamma = float(self.gamma)  # type: ignore[attr-defined]
+        self.demos = FeaturizedDemos.build(steps, featurizer, neighbour_reward, gamma, self._demo_horizon())
         self.warm = warm
         return self.demos
 
+    def _demo_horizon(self) -> int:
+        """Steps of the demonstrations' returns (one by default)."""
+        return 1
+
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "demos", "warm"]
+        return [*super()._excluded_save_params(), "demos", "warm"]  # type: ignore[misc]
+
+
+class DemoDQN(WithDemos, MaskedDQN):
+    """MaskedDQN with a demo buffer: pre-training and a demo loss beside the TD loss (DQfD-style)."""
+
+    def _demo_horizon(self) -> int:
+        """This DQN's n-step returns."""
+        return int(self.n_steps)
 
     def warm_start(self) -> None:
         """Pre-train: ``pretrain_steps`` gradient steps on the demo loss alone (the target network copied along)."""
@@ -202,26 +215,8 @@ def actor_parameters(policy: Any) -> list[torch.nn.Parameter]:
     return [p for p in policy.parameters() if id(p) not in critic]
 
 
-class DemoPPO(MaskablePPO):
+class DemoPPO(WithDemos, MaskablePPO):
     """MaskablePPO that starts from a cloned actor, a critic warm-up and an optional BC regulariser."""
-
-    demos: FeaturizedDemos | None = None
-    """The demonstrations (None: plain MaskablePPO); attached by :meth:`use_demos`, never saved."""
-    warm: WarmStart | None = None
-    """The warm-start settings (epochs, critic warm-up, BC weight)."""
-    warm_start_report: dict[str, Any] | None = None
-    """What the warm start measured (saved with the model: a resumed training keeps it)."""
-
-    def use_demos(
-        self, steps: DemoSteps, featurizer: Featurizer, neighbour_reward: float, warm: WarmStart
-    ) -> FeaturizedDemos:
-        """Attach the demonstrations (``steps`` featurized) and the settings."""
-        self.demos = FeaturizedDemos.build(steps, featurizer, neighbour_reward, float(self.gamma))
-        self.warm = warm
-        return self.demos
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "demos", "warm"]
 
     def warm_start(self) -> None:
         """Fit the actor to the expert's actions: ``epochs`` passes of masked cross-entropy (Adam, ``lr``)."""
