@@ -1,0 +1,231 @@
+"""Learning from an expert on the RESCO maps: imitation alone, and DQN / PPO from scratch vs warm-started.
+
+For each map, one scenario run (``traffic-lam run``'s own code) under the RESCO protocol
+(:func:`traffic_lam.resco_protocol`), with the reward and learner settings of
+``scenarios/train-dqn.yaml`` and ``scenarios/train-ppo.yaml`` (no per-map tuning):
+
+* the expert (``--expert``, default greedy: our best classic controller on grid4x4,
+  cologne8 and ingolstadt7);
+* ``bc``: behaviour cloning of ``--demo-episodes`` expert episodes;
+* ``dagger``: DAgger, the expert's episodes then ``--dagger-iterations`` rounds of the
+  student's own rollouts labelled by the expert;
+* ``bc-detector``, ``dagger-detector``: the same on the ``detector`` observation (the
+  detector-range queues the classic experts read);
+* ``dqn`` and ``ppo`` from scratch and warm-started (``warm_start: {expert, method:
+  dagger}``), each with ``--seeds`` training seeds (the learner's ``seed``; the SUMO training
+  seeds are the same for all). A warm-started learner acts on its warm start from the first
+  step: DQN's epsilon starts at ``exploration_final_eps`` (``sb3: {exploration_initial_eps}``).
+
+Every learner trains ``--episodes`` episodes on two parallel simulations (SUMO seeds 10000
+on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on the fresh seeds 0, 1 and 2,
+its selected policy and its final one. Prints (and writes to ``<out>/imitation.md``) per
+map: each controller's mean average delay, the episodes each learner needed to reach the
+expert's delay (the first episode after which its validation delay, seeds 5000/5001, is at
+or below the expert's mean evaluation delay; ">N" when none did), its training wall time, and any reward-hacking
+warning. A rerun resumes what is done.
+
+Usage:
+    python scripts/reproduce_resco_imitation.py --maps grid4x4 cologne8 --out runs/resco-imitation
+    python scripts/reproduce_resco_imitation.py --maps ingolstadt7 --seeds 0 --out runs/resco-imitation
+    python scripts/reproduce_resco_imitation.py --table-only --out runs/resco-imitation
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import statistics
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+MAPS = ("grid4x4", "cologne8", "ingolstadt7")
+FAMILIES = ("dqn", "ppo")
+
+
+def learner_args(family: str) -> tuple[dict[str, Any], Any]:
+    """The arguments and the reward of ``scenarios/train-<family>.yaml``."""
+    data = yaml.safe_load((SCENARIOS / f"train-{family}.yaml").read_text())
+    entry = next(c for c in data["controllers"] if isinstance(c, dict) and c.get("type") == family)
+    return dict(entry.get("args") or {}), data.get("reward")
+
+
+def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
+    """Scratch (unless ``--no-scratch``) and warm-started dqn and ppo for every training seed, and their reward."""
+    entries, rewards = [], set()
+    warm = {"expert": args.expert, "method": "dagger", "episodes": args.demo_episodes,
+            "iterations": args.dagger_iterations}  # fmt: skip
+    for family in FAMILIES:
+        family_args, reward = learner_args(family)
+        rewards.add(str(reward))
+        for seed in args.seeds:
+            if not args.no_scratch:
+                entries.append({"name": f"{family}-scratch-s{seed}", "type": family,
+                                "args": {**family_args, "seed": seed}})  # fmt: skip
+            warm_args = {**copy.deepcopy(family_args), "seed": seed, "warm_start": warm}
+            if family == "dqn":
+                warm_args["sb3"] = {"exploration_initial_eps": family_args.get("exploration_final_eps", 0.05)}
+            entries.append({"name": f"{family}-warm-s{seed}", "type": family, "args": warm_args})
+    if len(rewards) > 1:
+        raise SystemExit(f"scenarios/train-dqn.yaml and train-ppo.yaml disagree on the reward: {sorted(rewards)}")
+    return entries, reward
+
+
+def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario of one map: the expert, bc, dagger and the learners, RESCO protocol."""
+    from traffic_lam.evaluation import resco_protocol
+
+    protocol = resco_protocol(f"resco:{name}")
+    learners, reward = learner_entries(args)
+    imitation = []
+    for observation in ("default", "detector"):
+        suffix = "" if observation == "default" else f"-{observation}"
+        common = {"expert": args.expert, "episodes": args.demo_episodes, "observation": observation}
+        imitation += [
+            {"name": f"bc{suffix}", "type": "bc", "args": common},
+            {"name": f"dagger{suffix}", "type": "dagger", "args": {**common, "iterations": args.dagger_iterations}},
+        ]
+    timing = {k: protocol[k] for k in ("delta_time", "yellow_time", "all_red_time", "min_green", "max_green")}
+    return {
+        "name": f"resco-imitation-{name}",
+        "description": f"{args.expert} as the expert on RESCO {name}: bc, dagger, dqn and ppo from scratch and "
+        "warm-started.",
+        "network": f"resco:{name}",
+        "timing": timing,
+        "time_to_teleport": protocol["time_to_teleport"],
+        "reward": reward,
+        "controllers": [args.expert, *imitation, *learners],
+        "training": {
+            "episodes": args.episodes,
+            "seed": 10000,
+            "num_envs": 2,
+            "checkpoint_every": 10,
+            "validate_every": args.validate_every,
+        },
+        "evaluation": {"seeds": [0, 1, 2], "episodes": 1},
+    }
+
+
+def run_map(name: str, args: argparse.Namespace) -> None:
+    """Run (or resume) the scenario of one map into ``out/<name>``; failures are printed, not raised."""
+    from traffic_lam.experiments.runner import run_scenario
+    from traffic_lam.experiments.scenario import parse_scenario
+
+    source = args.out / f"{name}.yaml"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    data = map_scenario(name, args)
+    source.write_text(yaml.safe_dump(data, sort_keys=False))
+    scenario = parse_scenario(data, where=str(source), base=source.parent, default_name=name, path=source)
+    summary = run_scenario(scenario, args.out / name, workers=1, on_change="resume-anyway")
+    for what, error in summary.failures:
+        print(f"{name}: {what} failed: {error}", file=sys.stderr)
+    print(f"{name}: trained {summary.trained}, evaluated {summary.evaluated} ({summary.training_s / 60:.1f} min "
+          f"training, {summary.evaluation_s / 60:.1f} min evaluation)", flush=True)  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def mean_delays(folder: Path) -> dict[str, float]:
+    """Each controller label's mean average delay over the evaluation seeds."""
+    rows = _rows(folder / "results.csv")
+    out = {}
+    for label in {r["controller"] for r in rows}:
+        values = [float(r["avg_delay"]) for r in rows if r["controller"] == label and r.get("avg_delay")]
+        if values:
+            out[label] = statistics.fmean(values)
+    return out
+
+
+def episodes_to_reach(curve: list[dict[str, str]], target: float) -> int | None:
+    """The first training episode after which the validation delay is at or below ``target`` (None: none)."""
+    for row in curve:
+        if row.get("validation_delay_s") and float(row["validation_delay_s"]) <= target:
+            return int(row["episode"])
+    return None
+
+
+def learner_row(folder: Path, label: str, delays: dict[str, float], target: float) -> dict[str, Any]:
+    """What the table says of one learner: selected / final delay, episodes to the expert, wall time, warnings."""
+    from traffic_lam.controllers.selection import read_warnings, warnings_file
+
+    curve = _rows(folder / "curves" / f"{label}.csv")
+    found = read_warnings(warnings_file(folder / "curves" / f"{label}.csv"))
+    return {
+        "selected": delays.get(label),
+        "final": delays.get(f"{label}.final", delays.get(label)),
+        "reached": episodes_to_reach(curve, target),
+        "episodes": len(curve),
+        "wall_min": float(curve[-1]["wall_s"]) / 60 if curve and curve[-1].get("wall_s") else None,
+        "warning": "; ".join(found) or None,
+    }
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def map_table(folder: Path, name: str, expert: str) -> str:
+    """The markdown table of one map's run folder."""
+    delays = mean_delays(folder)
+    if expert not in delays:
+        return ""
+    target = delays[expert]
+    lines = [
+        f"**{name}** — expert {expert}: {target:.1f} s",
+        "",
+        "| controller | delay, selected (s) | final (s) | vs expert (final) | episodes to reach the expert | "
+        "training (min) | reward-hacking guard |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label in ("bc", "dagger", "bc-detector", "dagger-detector"):
+        if label in delays:
+            ratio = delays[label] / target - 1
+            lines.append(f"| {label} | {_cell(delays[label])} | – | {ratio:+.1%} | – | – | – |")
+    labels = sorted({c.removesuffix(".final") for c in delays if c.startswith(FAMILIES)})
+    for label in labels:
+        row = learner_row(folder, label, delays, target)
+        reached = f"{row['reached']}" if row["reached"] is not None else f">{row['episodes']}"
+        ratio = f"{row['final'] / target - 1:+.1%}" if row["final"] is not None else "–"
+        lines.append(
+            f"| {label} | {_cell(row['selected'])} | {_cell(row['final'])} | {ratio} | {reached} | "
+            f"{_cell(row['wall_min'])} | {'**fired**: ' + row['warning'] if row['warning'] else 'silent'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--maps", nargs="+", default=list(MAPS[:2]), choices=MAPS, metavar="MAP")
+    parser.add_argument("--expert", default="greedy", help="the expert controller (default greedy)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="training seeds (default 0 1)")
+    parser.add_argument("--episodes", type=int, default=30, help="training episodes per learner (default 30)")
+    parser.add_argument("--demo-episodes", type=int, default=3, help="expert episodes (per DAgger round; default 3)")
+    parser.add_argument("--dagger-iterations", type=int, default=2, help="DAgger's student rounds (default 2)")
+    parser.add_argument("--validate-every", type=int, default=5, help="episodes between validations (default 5)")
+    parser.add_argument("--no-scratch", action="store_true", help="only the warm-started learners")
+    parser.add_argument("--out", type=Path, default=Path("runs/resco-imitation"))
+    parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # short-yellow warnings are in the records
+    if not args.table_only:
+        for name in args.maps:
+            run_map(name, args)
+    text = "\n\n".join(t for t in (map_table(args.out / m, m, args.expert) for m in MAPS) if t)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "imitation.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
