@@ -14,7 +14,8 @@ For each map, one scenario run (``traffic-lam run``'s own code) under the RESCO 
 * ``dqn`` and ``ppo`` from scratch and warm-started (``warm_start: {expert, method:
   dagger}``), each with ``--seeds`` training seeds (the learner's ``seed``; the SUMO training
   seeds are the same for all). A warm-started learner acts on its warm start from the first
-  step: DQN's epsilon starts at ``exploration_final_eps`` (``sb3: {exploration_initial_eps}``).
+  step: DQN's epsilon starts at ``exploration_final_eps`` (``sb3: {exploration_initial_eps}``;
+  ``--dqn-initial-eps`` sets another).
 
 Every learner trains ``--episodes`` episodes on two parallel simulations (SUMO seeds 10000
 on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on the fresh seeds 0, 1 and 2,
@@ -60,7 +61,7 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
     entries, rewards = [], set()
     warm = {"expert": args.expert, "method": "dagger", "episodes": args.demo_episodes,
             "iterations": args.dagger_iterations}  # fmt: skip
-    for family in FAMILIES:
+    for family in args.families:
         family_args, reward = learner_args(family)
         rewards.add(str(reward))
         for seed in args.seeds:
@@ -69,7 +70,12 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
                                 "args": {**family_args, "seed": seed}})  # fmt: skip
             warm_args = {**copy.deepcopy(family_args), "seed": seed, "warm_start": warm}
             if family == "dqn":
-                warm_args["sb3"] = {"exploration_initial_eps": family_args.get("exploration_final_eps", 0.05)}
+                start = (
+                    family_args.get("exploration_final_eps", 0.05)
+                    if args.dqn_initial_eps is None
+                    else args.dqn_initial_eps
+                )
+                warm_args["sb3"] = {"exploration_initial_eps": start}
             entries.append({"name": f"{family}-warm-s{seed}", "type": family, "args": warm_args})
     if len(rewards) > 1:
         raise SystemExit(f"scenarios/train-dqn.yaml and train-ppo.yaml disagree on the reward: {sorted(rewards)}")
@@ -83,7 +89,7 @@ def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     protocol = resco_protocol(f"resco:{name}")
     learners, reward = learner_entries(args)
     imitation = []
-    for observation in ("default", "detector"):
+    for observation in () if args.no_imitation else ("default", "detector"):
         suffix = "" if observation == "default" else f"-{observation}"
         common = {"expert": args.expert, "episodes": args.demo_episodes, "observation": observation}
         imitation += [
@@ -213,6 +219,14 @@ def main() -> int:
     parser.add_argument("--dagger-iterations", type=int, default=2, help="DAgger's student rounds (default 2)")
     parser.add_argument("--validate-every", type=int, default=5, help="episodes between validations (default 5)")
     parser.add_argument("--no-scratch", action="store_true", help="only the warm-started learners")
+    parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="default dqn ppo")
+    parser.add_argument(
+        "--dqn-initial-eps",
+        type=float,
+        default=None,
+        help="warm-started DQN's first epsilon (default: its exploration_final_eps)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/resco-imitation"))
     parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
     args = parser.parse_args()
