@@ -56,11 +56,22 @@ def learner_args(family: str) -> tuple[dict[str, Any], Any]:
     return dict(entry.get("args") or {}), data.get("reward")
 
 
+def settings(items: list[str]) -> dict[str, Any]:
+    """``["keep_demos=false", "margin=0.5"]`` as a mapping of YAML values."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--warm {item}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
     """Scratch (unless ``--no-scratch``) and warm-started dqn and ppo for every training seed, and their reward."""
     entries, rewards = [], set()
     warm = {"expert": args.expert, "method": "dagger", "episodes": args.demo_episodes,
-            "iterations": args.dagger_iterations}  # fmt: skip
+            "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
     for family in args.families:
         family_args, reward = learner_args(family)
         rewards.add(str(reward))
@@ -219,6 +230,13 @@ def main() -> int:
     parser.add_argument("--dagger-iterations", type=int, default=2, help="DAgger's student rounds (default 2)")
     parser.add_argument("--validate-every", type=int, default=5, help="episodes between validations (default 5)")
     parser.add_argument("--no-scratch", action="store_true", help="only the warm-started learners")
+    parser.add_argument(
+        "--warm",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more warm_start settings (YAML values), e.g. keep_demos=false",
+    )
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="default dqn ppo")
     parser.add_argument(
