@@ -9,8 +9,8 @@ For each map, one scenario run (``traffic-lam run``'s own code) under the RESCO 
 * ``bc``: behaviour cloning of ``--demo-episodes`` expert episodes;
 * ``dagger``: DAgger, the expert's episodes then ``--dagger-iterations`` rounds of the
   student's own rollouts labelled by the expert;
-* ``bc-detector``, ``dagger-detector``: the same on the ``detector`` observation (the
-  detector-range queues the classic experts read);
+* with ``--detector-clones``, ``bc-detector`` and ``dagger-detector``: the same on the
+  ``detector`` observation (the detector-range queues the classic experts read);
 * ``dqn`` and ``ppo`` from scratch and warm-started (``warm_start: {expert, method:
   dagger}``), each with ``--seeds`` training seeds (the learner's ``seed``; the SUMO training
   seeds are the same for all). A warm-started learner acts on its warm start from the first
@@ -100,7 +100,8 @@ def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     protocol = resco_protocol(f"resco:{name}")
     learners, reward = learner_entries(args)
     imitation = []
-    for observation in () if args.no_imitation else ("default", "detector"):
+    observations = ("default", "detector") if args.detector_clones else ("default",)
+    for observation in () if args.no_imitation else observations:
         suffix = "" if observation == "default" else f"-{observation}"
         common = {"expert": args.expert, "episodes": args.demo_episodes, "observation": observation}
         imitation += [
@@ -237,6 +238,7 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="more warm_start settings (YAML values), e.g. keep_demos=false",
     )
+    parser.add_argument("--detector-clones", action="store_true", help="bc and dagger on the detector observation too")
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="default dqn ppo")
     parser.add_argument(

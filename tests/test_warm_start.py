@@ -122,10 +122,10 @@ def test_fine_tuned_learner_trains_saves_and_loads_without_recording(demos, fami
 @pytest.mark.parametrize("family", ["dqn", "neural"])
 def test_a_resumed_training_skips_the_warm_start_and_keeps_its_report(family, tmp_path, monkeypatch):
     budget = dataclasses.replace(BUDGET, checkpoint_dir=tmp_path / "work", checkpoint_every=1)
-    first = learner_of(family, episodes=1)
+    first = learner_of(family, episodes=1, keep_demos=True)
     first.learn(factory_for(first), budget)
     monkeypatch.setattr(DemoDQN, "warm_start", lambda self: pytest.fail("warm-started again"))
-    second = learner_of(family, episodes=1, pretrain_steps=5000)
+    second = learner_of(family, episodes=1, pretrain_steps=5000, keep_demos=True)
     second.learn(factory_for(second), dataclasses.replace(budget, episodes=2))
     assert second.warm_start_report == first.warm_start_report
     if family == "neural":  # the demo loss kept in training; no pre-training steps again

@@ -20,8 +20,8 @@ layout the learners train on). Then each learner starts from them (its ``warm_st
   ``J_E = max_a [Q(s, a) + l(a_E, a)] - Q(s, a_E)`` (``l = margin`` for ``a != a_E``, 0
   for ``a_E``, the max over the allowed greens) times ``margin_coef``, plus the TD loss on
   the demo transitions. ``pretrain_steps`` gradient steps on it alone come before the
-  first interaction; with ``keep_demos`` every gradient step of training adds its gradient
-  on a demo minibatch beside the TD loss on the replay batch.
+  first interaction; with ``keep_demos`` (off by default) every gradient step of training
+  adds its gradient on a demo minibatch beside the TD loss on the replay batch.
 * **ppo**: the actor (the shared extractor, its policy layers, ``action_net``) is fitted
   to the expert's actions by masked cross-entropy (``epochs`` passes, ``lr``); the first
   ``critic_warmup`` rollouts then train the critic alone, the actor frozen, so the first
@@ -116,8 +116,10 @@ class WarmStart:
     """Weight of the margin loss beside the TD loss on demo transitions (dqn, batched-q neural)."""
     pretrain_steps: int = 1_000
     """Gradient steps on the demo loss alone before the first interaction (dqn, batched-q neural)."""
-    keep_demos: bool = True
-    """Keep the demo buffer during training: every gradient step adds the demo loss (dqn, batched-q neural)."""
+    keep_demos: bool = False
+    """Keep the demo buffer during training: every gradient step adds the demo loss (dqn, batched-q neural).
+    Off by default: with it the learner is held to the expert's actions for the whole
+    training and ends near the expert instead of past it (README, "Learning from an expert")."""
     critic_warmup: int = 2
     """ppo: first rollouts whose updates train the critic only, the actor frozen."""
     bc_coef: float = 0.0
