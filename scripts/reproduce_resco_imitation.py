@@ -74,6 +74,8 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
             "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
     for family in args.families:
         family_args, reward = learner_args(family)
+        if args.observation != "default":
+            family_args["observation"] = args.observation
         rewards.add(str(reward))
         for seed in args.seeds:
             if not args.no_scratch:
@@ -100,9 +102,9 @@ def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     protocol = resco_protocol(f"resco:{name}")
     learners, reward = learner_entries(args)
     imitation = []
-    observations = ("default", "detector") if args.detector_clones else ("default",)
+    observations = (args.observation, "detector") if args.detector_clones else (args.observation,)
     for observation in () if args.no_imitation else observations:
-        suffix = "" if observation == "default" else f"-{observation}"
+        suffix = "" if observation == args.observation else f"-{observation}"
         common = {"expert": args.expert, "episodes": args.demo_episodes, "observation": observation}
         imitation += [
             {"name": f"bc{suffix}", "type": "bc", "args": common},
@@ -237,6 +239,11 @@ def main() -> int:
         default=[],
         metavar="KEY=VALUE",
         help="more warm_start settings (YAML values), e.g. keep_demos=false",
+    )
+    parser.add_argument(
+        "--observation",
+        default="default",
+        help="every learner's and clone's observation (default: default; wave: what greedy reads)",
     )
     parser.add_argument("--detector-clones", action="store_true", help="bc and dagger on the detector observation too")
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
