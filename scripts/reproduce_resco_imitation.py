@@ -22,7 +22,8 @@ on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on
 its selected policy and its final one. Prints (and writes to ``<out>/imitation.md``) per
 map: each controller's mean average delay, the episodes each learner needed to reach the
 expert's delay (the first episode after which its validation delay, seeds 5000/5001, is at
-or below the expert's mean evaluation delay; ">N" when none did), its training wall time, and any reward-hacking
+or below the expert's mean evaluation delay, and the first whose own training episode is,
+exploration included; ">N" when none did), its training wall time, and any reward-hacking
 warning. A rerun resumes what is done.
 
 Usage:
@@ -166,10 +167,10 @@ def mean_delays(folder: Path) -> dict[str, float]:
     return out
 
 
-def episodes_to_reach(curve: list[dict[str, str]], target: float) -> int | None:
-    """The first training episode after which the validation delay is at or below ``target`` (None: none)."""
+def episodes_to_reach(curve: list[dict[str, str]], target: float, column: str = "validation_delay_s") -> int | None:
+    """The first training episode whose ``column`` (validation or training delay) is at or below ``target``."""
     for row in curve:
-        if row.get("validation_delay_s") and float(row["validation_delay_s"]) <= target:
+        if row.get(column) and float(row[column]) <= target:
             return int(row["episode"])
     return None
 
@@ -184,6 +185,7 @@ def learner_row(folder: Path, label: str, delays: dict[str, float], target: floa
         "selected": delays.get(label),
         "final": delays.get(f"{label}.final", delays.get(label)),
         "reached": episodes_to_reach(curve, target),
+        "reached_training": episodes_to_reach(curve, target, "delay_s"),
         "episodes": len(curve),
         "wall_min": float(curve[-1]["wall_s"]) / 60 if curve and curve[-1].get("wall_s") else None,
         "warning": "; ".join(found) or None,
@@ -203,8 +205,8 @@ def map_table(folder: Path, name: str, expert: str) -> str:
     lines = [
         f"**{name}** — expert {expert}: {target:.1f} s",
         "",
-        "| controller | delay, selected (s) | final (s) | vs expert (final) | episodes to reach the expert | "
-        "training (min) | reward-hacking guard |",
+        "| controller | delay, selected (s) | final (s) | vs expert (final) | episodes to reach the expert: "
+        "validation / training episode | training (min) | reward-hacking guard |",
         "|---|---|---|---|---|---|---|",
     ]
     for label in ("bc", "dagger", "bc-detector", "dagger-detector"):
@@ -214,7 +216,9 @@ def map_table(folder: Path, name: str, expert: str) -> str:
     labels = sorted({c.removesuffix(".final") for c in delays if c.startswith(FAMILIES)})
     for label in labels:
         row = learner_row(folder, label, delays, target)
-        reached = f"{row['reached']}" if row["reached"] is not None else f">{row['episodes']}"
+        reached = " / ".join(
+            f"{row[key]}" if row[key] is not None else f">{row['episodes']}" for key in ("reached", "reached_training")
+        )
         ratio = f"{row['final'] / target - 1:+.1%}" if row["final"] is not None else "–"
         lines.append(
             f"| {label} | {_cell(row['selected'])} | {_cell(row['final'])} | {ratio} | {reached} | "
