@@ -38,23 +38,21 @@ import argparse
 import copy
 import csv
 import statistics
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
+from reproduce_resco_learners import learner_entry, run_scenario_data, training_minutes
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MAPS = ("grid4x4", "cologne8", "ingolstadt7")
 FAMILIES = ("dqn", "ppo")
 
 
 def learner_args(family: str) -> tuple[dict[str, Any], Any]:
     """The arguments and the reward of ``scenarios/train-<family>.yaml``."""
-    data = yaml.safe_load((SCENARIOS / f"train-{family}.yaml").read_text())
-    entry = next(c for c in data["controllers"] if isinstance(c, dict) and c.get("type") == family)
-    return dict(entry.get("args") or {}), data.get("reward")
+    entry, reward = learner_entry(family)
+    return dict(entry.get("args") or {}), reward
 
 
 def settings(items: list[str]) -> dict[str, Any]:
@@ -134,19 +132,7 @@ def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_map(name: str, args: argparse.Namespace) -> None:
     """Run (or resume) the scenario of one map into ``out/<name>``; failures are printed, not raised."""
-    from traffic_lam.experiments.runner import run_scenario
-    from traffic_lam.experiments.scenario import parse_scenario
-
-    source = args.out / f"{name}.yaml"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    data = map_scenario(name, args)
-    source.write_text(yaml.safe_dump(data, sort_keys=False))
-    scenario = parse_scenario(data, where=str(source), base=source.parent, default_name=name, path=source)
-    summary = run_scenario(scenario, args.out / name, workers=1, on_change="resume-anyway")
-    for what, error in summary.failures:
-        print(f"{name}: {what} failed: {error}", file=sys.stderr)
-    print(f"{name}: trained {summary.trained}, evaluated {summary.evaluated} ({summary.training_s / 60:.1f} min "
-          f"training, {summary.evaluation_s / 60:.1f} min evaluation)", flush=True)  # fmt: skip
+    run_scenario_data(name, map_scenario(name, args), args.out)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -187,7 +173,7 @@ def learner_row(folder: Path, label: str, delays: dict[str, float], target: floa
         "reached": episodes_to_reach(curve, target),
         "reached_training": episodes_to_reach(curve, target, "delay_s"),
         "episodes": len(curve),
-        "wall_min": float(curve[-1]["wall_s"]) / 60 if curve and curve[-1].get("wall_s") else None,
+        "wall_min": training_minutes(folder, label),
         "warning": "; ".join(found) or None,
     }
 

@@ -77,13 +77,17 @@ def map_scenario(name: str, learners: list[str], episodes: int) -> dict[str, Any
 
 def run_map(name: str, learners: list[str], episodes: int, out: Path, workers: int) -> None:
     """Run (or resume) the scenario of one map into ``out/<name>``; failures are printed, not raised."""
+    run_scenario_data(name, map_scenario(name, learners, episodes), out, workers)
+
+
+def run_scenario_data(name: str, data: dict[str, Any], out: Path, workers: int = 1) -> None:
+    """Write ``data`` to ``out/<name>.yaml``, run (or resume) it into ``out/<name>``; failures are printed."""
     from traffic_lam.experiments.runner import run_scenario
     from traffic_lam.experiments.scenario import parse_scenario
 
     folder = out / name
     source = out / f"{name}.yaml"
     source.parent.mkdir(parents=True, exist_ok=True)
-    data = map_scenario(name, learners, episodes)
     source.write_text(yaml.safe_dump(data, sort_keys=False))
     scenario = parse_scenario(data, where=str(source), base=source.parent, default_name=name, path=source)
     summary = run_scenario(scenario, folder, workers=workers, on_change="resume-anyway")
