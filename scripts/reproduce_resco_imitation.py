@@ -55,6 +55,14 @@ def learner_args(family: str) -> tuple[dict[str, Any], Any]:
     return dict(entry.get("args") or {}), reward
 
 
+def training_observation() -> str:
+    """The observation ``scenarios/train-dqn.yaml`` and ``train-ppo.yaml`` train on (``default`` when unsaid)."""
+    found = {str(learner_args(family)[0].get("observation", "default")) for family in FAMILIES}
+    if len(found) > 1:
+        raise SystemExit(f"scenarios/train-dqn.yaml and train-ppo.yaml disagree on the observation: {sorted(found)}")
+    return found.pop()
+
+
 def settings(items: list[str]) -> dict[str, Any]:
     """``["keep_demos=false", "margin=0.5"]`` as a mapping of YAML values."""
     out = {}
@@ -73,8 +81,7 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
             "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
     for family in args.families:
         family_args, reward = learner_args(family)
-        if args.observation != "default":
-            family_args["observation"] = args.observation
+        family_args["observation"] = args.observation
         rewards.add(str(reward))
         for seed in args.seeds:
             if not args.no_scratch:
@@ -232,8 +239,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--observation",
-        default="default",
-        help="every learner's and clone's observation (default: default; wave: what greedy reads)",
+        default=None,
+        help="every learner's and clone's observation (default: that of the train-*.yaml scenarios)",
     )
     parser.add_argument("--detector-clones", action="store_true", help="bc and dagger on the detector observation too")
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
@@ -247,6 +254,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/resco-imitation"))
     parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
     args = parser.parse_args()
+    args.observation = args.observation or training_observation()
     warnings.simplefilter("ignore")  # short-yellow warnings are in the records
     if not args.table_only:
         for name in args.maps:

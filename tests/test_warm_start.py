@@ -143,12 +143,13 @@ def test_dagger_warm_start_learns_from_the_aggregated_dataset():
 
 
 def test_a_demonstrations_file_is_read_and_checked(demos, tmp_path, monkeypatch):
-    path = demos["default"].save(tmp_path / "demos.parquet")
+    path = demos["wave"].save(tmp_path / "demos.parquet")
+    other = demos["default"].save(tmp_path / "default.parquet")
     monkeypatch.setattr("traffic_lam.imitation.rollout.record_demos", lambda *a, **k: pytest.fail("recorded"))
     learner = learner_of("neural", demos=str(path))
     learner.learn(factory_for(learner), BUDGET)
-    assert learner.warm_start_report["rows"] == len(demos["default"])
-    wrong = learner_of("tabular", demos=str(path))  # reads wave, the file holds default
+    assert learner.warm_start_report["rows"] == len(demos["wave"])
+    wrong = learner_of("neural", demos=str(other))  # reads wave, the file holds default
     with pytest.raises(ControllerError) as info:
         wrong.learn(factory_for(wrong), BUDGET)
     assert "\n" not in str(info.value) and "recorded with observation 'default'" in str(info.value)

@@ -30,8 +30,10 @@ from traffic_lam.imitation.warm_start import DemoSteps, large_margin_loss
 class NeuralConfig(BatchedQConfig):
     """Hyperparameters of the neural learner (its keyword arguments; the shared ones: :class:`BatchedQConfig`)."""
 
-    observation: str = "default"
-    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`)."""
+    observation: str = "wave"
+    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`);
+    ``"wave"``, the vehicles within the detector range per green, trains best on the RESCO maps
+    (README, Benchmarks)."""
     shared: bool = True
     """One network for all signals, the signal's one-hot id appended to its observation (parameter
     sharing), instead of one each; sharing learns better on RESCO grid4x4 (see README)."""

@@ -34,8 +34,10 @@ SET_BY_LEARNER = frozenset({"policy", "env", "policy_kwargs", "tensorboard_log",
 class SB3Config:
     """What every SB3 learner is configured by (the learners' dataclasses add the algorithm's own)."""
 
-    observation: str = "default"
-    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`)."""
+    observation: str = "wave"
+    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`);
+    ``"wave"``, the vehicles within the detector range per green, trains best on the RESCO maps
+    (README, Benchmarks)."""
 
     sharing: Literal["shared", "independent"] = "shared"
     """``"shared"``: one network for every signal, with the signal's one-hot id in its input;

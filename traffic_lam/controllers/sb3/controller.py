@@ -60,7 +60,7 @@ class SB3Controller(Controller):
         ConfigError: an unknown setting, or an ``sb3`` argument the algorithm does not take.
     """
 
-    observation: ClassVar[str | None] = "default"
+    observation: ClassVar[str | None] = "wave"  # per instance: its ``observation`` option (observation_spec)
     needs_training: ClassVar[bool] = True
     artefact: ClassVar[str | None] = "sb3-zip"
     config_class: ClassVar[type[SB3Config]] = SB3Config
