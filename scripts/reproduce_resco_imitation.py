@@ -11,11 +11,13 @@ For each map, one scenario run (``traffic-lam run``'s own code) under the RESCO 
   student's own rollouts labelled by the expert;
 * with ``--detector-clones``, ``bc-detector`` and ``dagger-detector``: the same on the
   ``detector`` observation (the detector-range queues the classic experts read);
-* ``dqn`` and ``ppo`` from scratch and warm-started (``warm_start: {expert, method:
-  dagger}``), each with ``--seeds`` training seeds (the learner's ``seed``; the SUMO training
-  seeds are the same for all). A warm-started learner acts on its warm start from the first
-  step: DQN's epsilon starts at ``exploration_final_eps`` (``sb3: {exploration_initial_eps}``;
-  ``--dqn-initial-eps`` sets another).
+* ``dqn`` and ``ppo`` (and with ``--families``, ``batched-q``, the settings of
+  ``scenarios/train-batched-q.yaml``) from scratch and warm-started (``warm_start: {expert,
+  method: dagger}``), each with ``--seeds`` training seeds (the learner's ``seed``; the SUMO
+  training seeds are the same for all). A warm-started learner acts on its warm start from the
+  first step: DQN's epsilon starts at ``exploration_final_eps`` (``sb3:
+  {exploration_initial_eps}``), batched-q's at ``epsilon_end`` (``epsilon_start``);
+  ``--dqn-initial-eps`` sets another for both.
 
 Every learner trains ``--episodes`` episodes on two parallel simulations (SUMO seeds 10000
 on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on the fresh seeds 0, 1 and 2,
@@ -46,7 +48,8 @@ import yaml
 from reproduce_resco_learners import learner_entry, run_scenario_data, training_minutes
 
 MAPS = ("grid4x4", "cologne8", "ingolstadt7")
-FAMILIES = ("dqn", "ppo")
+FAMILIES = ("dqn", "ppo", "batched-q")
+DEFAULT_FAMILIES = ("dqn", "ppo")
 
 
 def learner_args(family: str) -> tuple[dict[str, Any], Any]:
@@ -57,7 +60,7 @@ def learner_args(family: str) -> tuple[dict[str, Any], Any]:
 
 def training_observation() -> str:
     """The observation ``scenarios/train-dqn.yaml`` and ``train-ppo.yaml`` train on (``default`` when unsaid)."""
-    found = {str(learner_args(family)[0].get("observation", "default")) for family in FAMILIES}
+    found = {str(learner_args(family)[0].get("observation", "default")) for family in DEFAULT_FAMILIES}
     if len(found) > 1:
         raise SystemExit(f"scenarios/train-dqn.yaml and train-ppo.yaml disagree on the observation: {sorted(found)}")
     return found.pop()
@@ -74,8 +77,18 @@ def settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def first_epsilon(family: str, family_args: dict[str, Any], start: float | None) -> dict[str, Any]:
+    """The arguments that start a warm-started learner's exploration at ``start`` (default: its final epsilon)."""
+    if family == "dqn":
+        return {"sb3": {"exploration_initial_eps": family_args.get("exploration_final_eps", 0.05) if start is None
+                        else start}}  # fmt: skip
+    if family == "batched-q":
+        return {"epsilon_start": family_args.get("epsilon_end", 0.05) if start is None else start}
+    return {}
+
+
 def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
-    """Scratch (unless ``--no-scratch``) and warm-started dqn and ppo for every training seed, and their reward."""
+    """Scratch (unless ``--no-scratch``) and warm-started learners of each family and seed, and their reward."""
     entries, rewards = [], set()
     warm = {"expert": args.expert, "method": "dagger", "episodes": args.demo_episodes,
             "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
@@ -88,16 +101,11 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
                 entries.append({"name": f"{family}-scratch-s{seed}", "type": family,
                                 "args": {**family_args, "seed": seed}})  # fmt: skip
             warm_args = {**copy.deepcopy(family_args), "seed": seed, "warm_start": warm}
-            if family == "dqn":
-                start = (
-                    family_args.get("exploration_final_eps", 0.05)
-                    if args.dqn_initial_eps is None
-                    else args.dqn_initial_eps
-                )
-                warm_args["sb3"] = {"exploration_initial_eps": start}
+            warm_args.update(first_epsilon(family, family_args, args.dqn_initial_eps))
             entries.append({"name": f"{family}-warm-s{seed}", "type": family, "args": warm_args})
     if len(rewards) > 1:
-        raise SystemExit(f"scenarios/train-dqn.yaml and train-ppo.yaml disagree on the reward: {sorted(rewards)}")
+        families = ", ".join(args.families)
+        raise SystemExit(f"the train-*.yaml scenarios of {families} disagree on the reward: {sorted(rewards)}")
     return entries, reward
 
 
@@ -244,12 +252,14 @@ def main() -> int:
     )
     parser.add_argument("--detector-clones", action="store_true", help="bc and dagger on the detector observation too")
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, help="default dqn ppo")
+    parser.add_argument(
+        "--families", nargs="+", default=list(DEFAULT_FAMILIES), choices=FAMILIES, help="default: dqn ppo"
+    )
     parser.add_argument(
         "--dqn-initial-eps",
         type=float,
         default=None,
-        help="warm-started DQN's first epsilon (default: its exploration_final_eps)",
+        help="warm-started DQN's and batched-q's first epsilon (default: their final one)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/resco-imitation"))
     parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
