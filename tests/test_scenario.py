@@ -95,3 +95,13 @@ def test_bundled_scenarios_are_valid():
     assert files, "no scenarios bundled"
     for path in files:
         load_scenario(path)
+
+
+@pytest.mark.parametrize("learner", ["dqn", "ppo", "batched-q"])
+def test_training_scenarios_spell_out_the_learners_defaults(learner):
+    """``scenarios/train-<learner>.yaml`` says it trains on the defaults: its observation is the learner's own."""
+    from traffic_lam.controllers import make_controller
+
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / f"train-{learner}.yaml")
+    (entry,) = [c for c in scenario.controllers if c.type == learner]
+    assert entry.args["observation"] == make_controller(learner, {}).observation_spec() == "wave"
