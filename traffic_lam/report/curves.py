@@ -211,8 +211,10 @@ def _panel(
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
         top = _top(curves, averages, [value for value, _ in lines.values()])
         ax.set_ylim(bottom=0.0, top=top)
-        for curve in curves:
-            _off_scale(ax, curve, top, look(curve.label, folders))
+        notes = [note for curve in curves if (note := _off_scale(ax, curve, top, look(curve.label, folders)))]
+        if notes:  # one block inside the axes: labels at each triangle overlap when episodes are close
+            ax.text(0.99, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize="small",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})  # fmt: skip
     ax.set_xlabel("training episode")
     ax.set_ylabel(_axis_label(curves[0].column))
     ax.grid(alpha=0.3)
@@ -232,21 +234,28 @@ def _reference(ax: Axes, label: str, value: float, drawn: Look, note: str | None
     ax.axhline(value, color=drawn.colour, linestyle=(0, (5, 3)), linewidth=1.4, label=name)
 
 
-def _off_scale(ax: Axes, curve: Curve, top: float, drawn: Look) -> None:
-    """Episodes above the axis: a triangle on the top edge, with the value and why (arrived, never inserted)."""
+def _off_scale(ax: Axes, curve: Curve, top: float, drawn: Look) -> str | None:
+    """Episodes above the axis: a triangle on the top edge each; the note naming the worst (value and why).
+
+    Returns:
+        ``"<label>: episode 5: 900"`` (with how many more, and a line saying "a jam" where
+        few vehicles arrived), or None when every episode is on the axis.
+    """
     known = [a for a in curve.arrived if a is not None]
     usual = statistics.median(known) if known else None
     rows = zip(curve.episodes, curve.values, curve.arrived, curve.not_inserted, strict=True)
-    for episode, value, arrived, never in rows:
-        if value <= top:
-            continue
+    above = [row for row in rows if row[1] > top]
+    for episode, *_ in above:
         ax.scatter([episode], [top], marker="^", s=60, color=drawn.colour, edgecolors="black", clip_on=False, zorder=5)
-        why = ""
-        if arrived is not None and usual and arrived < 0.5 * usual:
-            blocked = f", {never:.0f} never inserted" if never else ""
-            why = f"\nonly {arrived:.0f} vehicles arrived (usually {usual:.0f}){blocked}: a jam"
-        ax.annotate(f"episode {episode:.0f}: {value:.0f}{why}", (episode, top), xytext=(-6, -6),
-                    textcoords="offset points", ha="right", va="top", fontsize="small")  # fmt: skip
+    if not above:
+        return None
+    episode, value, arrived, never = max(above, key=lambda row: row[1])
+    more = f" (+{len(above) - 1} more above)" if len(above) > 1 else ""
+    note = f"{curve.label}: episode {episode:.0f}: {value:.0f}{more}"
+    if arrived is not None and usual and arrived < 0.5 * usual:
+        blocked = f", {never:.0f} never inserted" if never else ""
+        note += f"\na jam: {arrived:.0f} vehicles arrived (usually {usual:.0f}){blocked}"
+    return note
 
 
 def _axis_label(column: str) -> str:
