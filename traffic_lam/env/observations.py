@@ -345,6 +345,10 @@ OBSERVATIONS: Mapping[str, type[Observation]] = MappingProxyType(
 )
 """Built-in observations by name (read-only)."""
 
+LEARNER_OBSERVATION = "wave"
+"""What every learner reads unless told otherwise: the vehicles within the detector range per
+green, greedy's own input; it trains best on the RESCO maps (README, Benchmarks)."""
+
 
 def make_observation(spec: str | type | Any) -> Any:
     """Build an observation function from a name, import path, class or instance.

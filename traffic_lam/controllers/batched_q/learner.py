@@ -49,6 +49,7 @@ from gymnasium import spaces
 from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
 from traffic_lam.controllers.offpolicy import OffPolicyLearner, SignalStacker, TrainingPlan
 from traffic_lam.controllers.threads import torch_threads
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
@@ -117,7 +118,7 @@ class BatchedQ(OffPolicyLearner):
     """
 
     name: ClassVar[str] = "batched-q"
-    observation: ClassVar[str | None] = "default"  # per instance: its ``observation`` option (observation_spec)
+    observation: ClassVar[str | None] = LEARNER_OBSERVATION  # per instance: its ``observation`` option
     artefact: ClassVar[str | None] = "torch"
     mode: ClassVar[str] = ""
     """The learner's mode (set by each learner class)."""

@@ -23,6 +23,7 @@ from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig
 from traffic_lam.controllers.batched_q.networks import BatchedMLP
 from traffic_lam.controllers.batched_q.replay import DemoBuffer, NStepAccumulator, ReplayBuffer, RunningStd
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.imitation.warm_start import DemoSteps, large_margin_loss
 
 
@@ -30,10 +31,9 @@ from traffic_lam.imitation.warm_start import DemoSteps, large_margin_loss
 class NeuralConfig(BatchedQConfig):
     """Hyperparameters of the neural learner (its keyword arguments; the shared ones: :class:`BatchedQConfig`)."""
 
-    observation: str = "wave"
-    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`);
-    ``"wave"``, the vehicles within the detector range per green, trains best on the RESCO maps
-    (README, Benchmarks)."""
+    observation: str = LEARNER_OBSERVATION
+    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`;
+    default :data:`~traffic_lam.env.observations.LEARNER_OBSERVATION`)."""
     shared: bool = True
     """One network for all signals, the signal's one-hot id appended to its observation (parameter
     sharing), instead of one each; sharing learns better on RESCO grid4x4 (see README)."""

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError
 from traffic_lam.imitation.warm_start import WarmStart
 
@@ -34,10 +35,9 @@ SET_BY_LEARNER = frozenset({"policy", "env", "policy_kwargs", "tensorboard_log",
 class SB3Config:
     """What every SB3 learner is configured by (the learners' dataclasses add the algorithm's own)."""
 
-    observation: str = "wave"
-    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`);
-    ``"wave"``, the vehicles within the detector range per green, trains best on the RESCO maps
-    (README, Benchmarks)."""
+    observation: str = LEARNER_OBSERVATION
+    """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`;
+    default :data:`~traffic_lam.env.observations.LEARNER_OBSERVATION`)."""
 
     sharing: Literal["shared", "independent"] = "shared"
     """``"shared"``: one network for every signal, with the signal's one-hot id in its input;

@@ -45,6 +45,7 @@ from traffic_lam.controllers.sb3.features import Featurizer
 from traffic_lam.controllers.sb3.training import Checkpoint, Progress
 from traffic_lam.controllers.selection import Selection, Validator
 from traffic_lam.controllers.threads import torch_threads
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ControllerError
 from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, demo_report, warm_start_demos
 
@@ -60,7 +61,7 @@ class SB3Controller(Controller):
         ConfigError: an unknown setting, or an ``sb3`` argument the algorithm does not take.
     """
 
-    observation: ClassVar[str | None] = "wave"  # per instance: its ``observation`` option (observation_spec)
+    observation: ClassVar[str | None] = LEARNER_OBSERVATION  # per instance: its ``observation`` option
     needs_training: ClassVar[bool] = True
     artefact: ClassVar[str | None] = "sb3-zip"
     config_class: ClassVar[type[SB3Config]] = SB3Config
