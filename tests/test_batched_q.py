@@ -255,7 +255,8 @@ def test_train_save_load_gives_identical_actions(tmp_path, mode):
     path = learner.save(tmp_path / "model.pt")
     torch.load(path, weights_only=True)  # loadable with weights_only
     again = BatchedQ.load(path)
-    assert again.observation_spec() == learner.observation_spec() == "wave"  # both modes default to greedy's input
+    expected = "wave" if mode == "tabular" else "wave-staleness"  # greedy's input (neural: and its memory)
+    assert again.observation_spec() == learner.observation_spec() == expected
     env = factory(**learner.env_options())
     try:
         obs, infos = env.reset(seed=5)

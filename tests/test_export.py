@@ -89,7 +89,7 @@ def test_the_layout_and_the_training_timing_travel_in_the_file(run, tmp_path):
     out = tmp_path / "dqn.onnx"
     assert main(["export", str(run), "--controller", "dqn", "--out", str(out)]) == 0
     layout = read_layout(out)
-    assert layout.controller == "dqn" and layout.agents == ["A0"] and layout.observation == "wave"
+    assert layout.controller == "dqn" and layout.agents == ["A0"] and layout.observation == "wave-staleness"
     assert layout.parts["signal_id"] == [layout.features - 1, layout.features]
     assert layout.parts["observation"] == [0, layout.obs_sizes[0]] and layout.num_actions == layout.action_sizes[0]
     environment = layout.environment

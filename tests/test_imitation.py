@@ -17,6 +17,7 @@ from traffic_lam.env.factory import EnvFactory
 from traffic_lam.errors import ControllerError
 from traffic_lam.files import read_csv
 from traffic_lam.imitation import DemoDataset, dagger, record_demos, train_clone
+from traffic_lam.imitation.experts import make_expert
 from traffic_lam.sim.network import bundled_networks
 
 SHORT = {"end_time": 300}
@@ -93,6 +94,37 @@ def test_vector_env_infos_carry_the_expert_observation():
         _, infos = venv.reset(seed=3)
         _, _, _, infos = venv.step([{"A0": 1}])
         assert infos[0]["A0"]["expert_observation"].shape == (9,)
+
+
+def greedy_from_wave_staleness(obs: np.ndarray, mask: np.ndarray) -> int:
+    """Greedy's rule as a function of the ``wave-staleness`` observation alone (no memory)."""
+    n, allowed = len(mask), np.flatnonzero(mask)
+    current, staleness, wave = int(np.argmax(obs[:n])), obs[n + 1 : 2 * n + 1], obs[2 * n + 1 :]
+    best = wave[allowed].max()
+    if mask[current] and wave[current] >= best and best <= 0:
+        return current
+    tied = allowed[wave[allowed] >= best]
+    return int(tied[np.argmax(staleness[tied])])
+
+
+def test_greedy_is_a_function_of_the_wave_staleness_observation():
+    """Greedy rotates tied greens by memory; ``wave-staleness`` shows that memory, so a clone can copy it."""
+    env = traffic_lam.make_env(NET, observation="wave-staleness", expert_observation="wave", end_time=900)
+    expert = make_expert("greedy")
+    expert.setup(env)
+    try:
+        obs, infos = env.reset(seed=2)
+        expert.controller.reset()
+        ties = 0
+        while env.agents:
+            actions = expert.actions(obs, infos)
+            mask, wave = infos["A0"]["action_mask"], obs["A0"][-4:]
+            ties += wave[np.flatnonzero(mask)].max() > 0 and (wave == wave.max()).sum() > 1
+            assert actions["A0"] == greedy_from_wave_staleness(obs["A0"], mask), infos["A0"]["system"]["time"]
+            obs, _, _, _, infos = env.step(actions)
+        assert ties >= 10  # the rotation was needed, not just the largest wave
+    finally:
+        env.close()
 
 
 # ---------------------------------------------------------------------- the dataset
@@ -196,7 +228,7 @@ def test_dagger_learner_saves_and_loads(tmp_path):
     rows = read_csv(curve)
     assert [r["iteration"] for r in rows] == [0, 1] and all(r["delay_s"] > 0 for r in rows)
     loaded = traffic_lam.load(learner.save(tmp_path / "model"))
-    env = traffic_lam.make_env(NET, **SHORT)
+    env = traffic_lam.make_env(NET, **SHORT, **learner.env_options())
     try:
         obs, infos = env.reset(seed=2)
         learner.setup(env)

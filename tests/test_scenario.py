@@ -101,7 +101,9 @@ def test_bundled_scenarios_are_valid():
 def test_training_scenarios_spell_out_the_learners_defaults(learner):
     """``scenarios/train-<learner>.yaml`` says it trains on the defaults: its observation is the learner's own."""
     from traffic_lam.controllers import make_controller
+    from traffic_lam.env.observations import LEARNER_OBSERVATION
 
     scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / f"train-{learner}.yaml")
     (entry,) = [c for c in scenario.controllers if c.type == learner]
-    assert entry.args["observation"] == make_controller(learner, {}).observation_spec() == "wave"
+    defaults = make_controller(learner, {"mode": "neural"} if learner == "batched-q" else {})
+    assert entry.args["observation"] == defaults.observation_spec() == LEARNER_OBSERVATION == "wave-staleness"

@@ -122,3 +122,17 @@ def test_pressure_per_green():
     assert sig.pressure_per_green()[0] == pytest.approx(0.7)
     # green 1 = links 2,3 from lane b (0) to c, d: -0.1 - 0.2
     assert sig.pressure_per_green()[1] == pytest.approx(-0.3)
+
+
+def test_staleness_ranks_greens_by_when_they_last_showed():
+    sig = signal(delta_time=5, yellow_time=2, min_green=0)
+    # nothing shown but green 0: the others by index (lower first: served first on a tie)
+    assert sig.staleness().tolist() == [0.0, 1.0, 0.5]
+    sig.now = 10.0
+    sig.request(2)  # green 0 stops showing at 10
+    assert sig.staleness().tolist() == [0.5, 1.0, 0.0]
+    sig.now = 20.0
+    sig.request(1)  # green 2 stops showing at 20: green 0 is now the one shown longest ago
+    assert sig.staleness().tolist() == [1.0, 0.0, 0.5]
+    sig.reset(now=30.0)
+    assert sig.staleness().tolist() == [0.0, 1.0, 0.5]

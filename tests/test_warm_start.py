@@ -55,9 +55,9 @@ def factory_for(learner: object) -> EnvFactory:
 
 @pytest.fixture(scope="module")
 def demos() -> dict[str, DemoDataset]:
-    """The greedy expert's demonstrations, in the learners' two observations."""
+    """The greedy expert's demonstrations, in the learners' two observations (tabular's, the others')."""
     return {obs: record_demos(NET, "greedy", seeds=SEEDS, observation=obs, env_options=SHORT)
-            for obs in ("default", "wave")}  # fmt: skip
+            for obs in ("wave", "wave-staleness")}  # fmt: skip
 
 
 def dataset_for(learner: object, demos: dict[str, DemoDataset]) -> DemoDataset:
@@ -143,16 +143,16 @@ def test_dagger_warm_start_learns_from_the_aggregated_dataset():
 
 
 def test_a_demonstrations_file_is_read_and_checked(demos, tmp_path, monkeypatch):
-    path = demos["wave"].save(tmp_path / "demos.parquet")
-    other = demos["default"].save(tmp_path / "default.parquet")
+    path = demos["wave-staleness"].save(tmp_path / "demos.parquet")
+    other = demos["wave"].save(tmp_path / "wave.parquet")
     monkeypatch.setattr("traffic_lam.imitation.rollout.record_demos", lambda *a, **k: pytest.fail("recorded"))
     learner = learner_of("neural", demos=str(path))
     learner.learn(factory_for(learner), BUDGET)
-    assert learner.warm_start_report["rows"] == len(demos["wave"])
-    wrong = learner_of("neural", demos=str(other))  # reads wave, the file holds default
+    assert learner.warm_start_report["rows"] == len(demos["wave-staleness"])
+    wrong = learner_of("neural", demos=str(other))  # reads wave-staleness, the file holds wave
     with pytest.raises(ControllerError) as info:
         wrong.learn(factory_for(wrong), BUDGET)
-    assert "\n" not in str(info.value) and "recorded with observation 'default'" in str(info.value)
+    assert "\n" not in str(info.value) and "recorded with observation 'wave'" in str(info.value)
 
 
 # ---------------------------------------------------------------------- the pieces
@@ -252,7 +252,7 @@ def test_demonstration_seeds_apart_from_training_seeds():
 def test_warm_start_from_needs_settings(demos):
     learner = make_controller("batched-q", {"mode": "neural", "device": "cpu"})
     with pytest.raises(ControllerError, match="warm_start_from needs warm_start settings"):
-        learner.warm_start_from(demos["default"], factory_for(learner))
+        learner.warm_start_from(demos["wave"], factory_for(learner))
 
 
 def test_list_shows_the_warm_start(capsys):

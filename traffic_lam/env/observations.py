@@ -290,6 +290,36 @@ class WaveObservation(_PerGreenCounts):
         return np.array([near[lanes].sum() for _, _, lanes in self.green_links(signal)], dtype=float)
 
 
+class StaleWaveObservation(WaveObservation):
+    """Everything greedy decides from: phase one-hot, min-green flag, staleness and wave, per green.
+
+    Layout: ``[one_hot(green) (n_greens), min_green_passed (1), staleness (n_greens),
+    wave (n_greens)]``. Staleness is :meth:`~traffic_lam.signals.TrafficSignal.staleness`:
+    how long ago each green last showed, as a rank in [0, 1]. Where two greens serve the
+    same lanes their waves are always equal, and the classic controllers serve the one
+    shown longest ago (:func:`~traffic_lam.controllers.base.best_allowed`); without this
+    rank, a learner reading ``wave`` cannot tell which one that is. The waves are vehicle
+    counts, as in :class:`WaveObservation`.
+    """
+
+    def space(self, signal: TrafficSignal) -> spaces.Box:
+        """Box of size 3 * n_greens + 1; the waves are unbounded."""
+        n = signal.num_greens
+        low = np.zeros(3 * n + 1, dtype=np.float32)
+        high = np.concatenate([np.ones(2 * n + 1), np.full(n, np.inf)]).astype(np.float32)
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def __call__(self, signal: TrafficSignal) -> np.ndarray:
+        """Concatenate phase, min-green flag, staleness and the per-green waves."""
+        n = signal.num_greens
+        out = np.zeros(3 * n + 1, dtype=np.float32)
+        out[signal.green] = 1.0
+        out[n] = signal.min_green_passed()
+        out[n + 1 : 2 * n + 1] = signal.staleness()
+        out[2 * n + 1 :] = self.values(signal)
+        return out
+
+
 VEHICLE_SPACE_M = 7.5
 """Metres of lane one vehicle takes in a queue (the observations' capacity unit)."""
 
@@ -341,13 +371,15 @@ OBSERVATIONS: Mapping[str, type[Observation]] = MappingProxyType(
         "pressure": PressureObservation,
         "queue-pressure": QueuePressureObservation,
         "wave": WaveObservation,
+        "wave-staleness": StaleWaveObservation,
     }
 )
 """Built-in observations by name (read-only)."""
 
-LEARNER_OBSERVATION = "wave"
-"""What every learner reads unless told otherwise: the vehicles within the detector range per
-green, greedy's own input; it trains best on the RESCO maps (README, Benchmarks)."""
+LEARNER_OBSERVATION = "wave-staleness"
+"""What the neural learners and the clones read unless told otherwise: greedy's own input (the
+vehicles within the detector range per green) and how long ago each green showed, everything
+greedy decides from; it trains best on the RESCO maps (README, Benchmarks)."""
 
 
 def make_observation(spec: str | type | Any) -> Any:

@@ -29,6 +29,7 @@ import torch
 from traffic_lam.controllers.base import Controller
 from traffic_lam.controllers.budget import TrainingBudget
 from traffic_lam.controllers.layouts import SignalSizes, check_layout, network_name
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError, ControllerError
 from traffic_lam.files import atomic_write_text, write_csv
 from traffic_lam.imitation.dagger import dagger, student_of
@@ -47,8 +48,8 @@ class CloneConfig:
     """The expert's constructor arguments."""
     episodes: int | None = None
     """Expert episodes to record (None: the training budget's episodes); seeds from the budget's seed on."""
-    observation: Any = "default"
-    """The learner's observation."""
+    observation: Any = LEARNER_OBSERVATION
+    """The learner's observation (that of the neural learners it may warm-start)."""
     demos: str | None = None
     """A recorded demonstrations file to learn from instead of recording (``traffic-lam demos record``)."""
     hidden: int = 64
@@ -95,7 +96,7 @@ class ImitationLearner(Controller):
         ConfigError: an unknown setting or a bad value.
     """
 
-    observation: ClassVar[str | None] = "default"
+    observation: ClassVar[str | None] = LEARNER_OBSERVATION  # per instance: its ``observation`` option
     needs_training: ClassVar[bool] = True
     artefact: ClassVar[str | None] = "torch"
     config_class: ClassVar[type[CloneConfig]] = CloneConfig

@@ -239,6 +239,8 @@ class TrafficSignal:
         lanes: lane measurements at the last decision.
         now: simulation time of the last decision (set by the environment).
         corrected: whether the last requested action was outside the mask and replaced.
+        shown_until: per green, the decision time at which it last stopped showing
+            (``-inf``: not since the episode began; the current green's entry is stale).
 
     """
 
@@ -249,9 +251,11 @@ class TrafficSignal:
     lanes: LaneMeasurements = field(init=False)
     now: float = 0.0
     corrected: bool = False
+    shown_until: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.lanes = LaneMeasurements.empty(self.layout)
+        self.shown_until = np.full(self.num_greens, -np.inf)
         self._in_capacity = np.asarray(self.layout.in_capacity, dtype=float)
         self._out_capacity = np.asarray(self.layout.out_capacity, dtype=float)
         self._in_inverse_capacity = 1.0 / self._in_capacity
@@ -278,12 +282,30 @@ class TrafficSignal:
         self.green_since = now
         self.now = now
         self.corrected = False
+        self.shown_until = np.full(self.num_greens, -np.inf)
         self.lanes = LaneMeasurements.empty(self.layout)
         return self.layout.greens[0]
 
     def time_in_green(self) -> float:
         """Seconds the current green has been showing (negative during a transition)."""
         return self.now - self.green_since
+
+    def staleness(self) -> np.ndarray:
+        """Per green, how long ago it last showed, as its rank in [0, 1]: 0 now, 1 longest ago.
+
+        Greens are ordered by :attr:`shown_until` (the current green last, greens not
+        shown yet first, lower index first): the order in which
+        :func:`~traffic_lam.controllers.base.best_allowed` rotates tied greens, so a
+        policy reading it can tell which of two equal queues the classic controllers serve.
+        """
+        n = self.num_greens
+        until = self.shown_until.copy()
+        until[self.green] = np.inf
+        order = np.lexsort((np.arange(n), until))  # least recently shown first
+        out = np.zeros(n, dtype=np.float32)
+        if n > 1:
+            out[order] = (n - 1 - np.arange(n)) / (n - 1)
+        return out
 
     def min_green_passed(self) -> bool:
         """Whether the current green has been shown for at least ``min_green``."""
@@ -331,6 +353,7 @@ class TrafficSignal:
         if action == self.green:
             return []
         transition = self._transition(self.green, action)
+        self.shown_until[self.green] = self.now
         self.green = action
         self.green_since = self.now + transition[-1][0]
         return [(self.now + offset, state) for offset, state in transition]

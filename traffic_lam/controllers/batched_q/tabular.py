@@ -27,7 +27,6 @@ import torch
 from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig, resolve_device
 from traffic_lam.controllers.batched_q.table import TabularQ
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
-from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError
 from traffic_lam.imitation.warm_start import DemoSteps
 
@@ -38,9 +37,10 @@ KERNELS = ("auto", "numba", "torch")
 class TabularConfig(BatchedQConfig):
     """Hyperparameters of the tabular learner (its keyword arguments; the shared ones: :class:`BatchedQConfig`)."""
 
-    observation: str = LEARNER_OBSERVATION
+    observation: str = "wave"
     """The observation it reads (a name of :data:`traffic_lam.env.observations.OBSERVATIONS`):
-    ``"wave"``, one vehicle count per green, gives few states that recur; the per-lane
+    ``"wave"``, one vehicle count per green, gives few states that recur (the neural learners'
+    ``"wave-staleness"`` multiplies them by the orders the greens can have shown in); the per-lane
     ``"default"`` at 10 bins gives 10^16 states on a 4-arm intersection, and evaluation then
     meets mostly unknown states."""
     shared: bool = False
