@@ -13,6 +13,7 @@ import traffic_lam
 from traffic_lam.cli import main
 from traffic_lam.controllers import Controller, make_controller
 from traffic_lam.controllers.budget import TrainingBudget
+from traffic_lam.controllers.greedy import choice_from_wave_staleness
 from traffic_lam.env.factory import EnvFactory
 from traffic_lam.errors import ControllerError
 from traffic_lam.files import read_csv
@@ -96,17 +97,6 @@ def test_vector_env_infos_carry_the_expert_observation():
         assert infos[0]["A0"]["expert_observation"].shape == (9,)
 
 
-def greedy_from_wave_staleness(obs: np.ndarray, mask: np.ndarray) -> int:
-    """Greedy's rule as a function of the ``wave-staleness`` observation alone (no memory)."""
-    n, allowed = len(mask), np.flatnonzero(mask)
-    current, staleness, wave = int(np.argmax(obs[:n])), obs[n + 1 : 2 * n + 1], obs[2 * n + 1 :]
-    best = wave[allowed].max()
-    if mask[current] and wave[current] >= best and best <= 0:
-        return current
-    tied = allowed[wave[allowed] >= best]
-    return int(tied[np.argmax(staleness[tied])])
-
-
 def test_greedy_is_a_function_of_the_wave_staleness_observation():
     """Greedy rotates tied greens by memory; ``wave-staleness`` shows that memory, so a clone can copy it."""
     env = traffic_lam.make_env(NET, observation="wave-staleness", expert_observation="wave", end_time=900)
@@ -120,7 +110,7 @@ def test_greedy_is_a_function_of_the_wave_staleness_observation():
             actions = expert.actions(obs, infos)
             mask, wave = infos["A0"]["action_mask"], obs["A0"][-4:]
             ties += wave[np.flatnonzero(mask)].max() > 0 and (wave == wave.max()).sum() > 1
-            assert actions["A0"] == greedy_from_wave_staleness(obs["A0"], mask), infos["A0"]["system"]["time"]
+            assert actions["A0"] == choice_from_wave_staleness(obs["A0"], mask), infos["A0"]["system"]["time"]
             obs, _, _, _, infos = env.step(actions)
         assert ties >= 10  # the rotation was needed, not just the largest wave
     finally:

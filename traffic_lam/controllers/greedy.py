@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
 from traffic_lam.controllers.phase_score import PhaseScoreController
 from traffic_lam.env.observations import WaveObservation
 
@@ -24,3 +26,24 @@ class Greedy(PhaseScoreController):
 
     name: ClassVar[str] = "greedy"
     observation_class: ClassVar[type] = WaveObservation
+
+
+def choice_from_wave_staleness(obs: np.ndarray, mask: np.ndarray) -> int:
+    """Greedy's choice read off the ``wave-staleness`` observation alone, without its memory.
+
+    :class:`Greedy` remembers when each green last showed to rotate tied greens; the
+    ``wave-staleness`` observation carries that order, so the same choice follows from one
+    observation: the allowed green with the largest wave; on a positive tie the one shown
+    longest ago; with nothing waiting the current green.
+
+    Args:
+        obs: one signal's ``wave-staleness`` observation.
+        mask: its action mask.
+    """
+    n, allowed = len(mask), np.flatnonzero(mask)
+    current, staleness, wave = int(np.argmax(obs[:n])), obs[n + 1 : 2 * n + 1], obs[2 * n + 1 :]
+    best = wave[allowed].max()
+    if mask[current] and wave[current] >= best and best <= 0:
+        return current
+    tied = allowed[wave[allowed] >= best]
+    return int(tied[np.argmax(staleness[tied])])
