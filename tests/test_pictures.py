@@ -100,6 +100,16 @@ def test_colours_depend_on_the_label_alone():
     assert look("runA/mine", ["runA"]).colour == colour("mine")
 
 
+def test_labels_sharing_a_colour_get_a_second_cue_whatever_their_order():
+    assert colour("dqn-warm-s0") == colour("ppo-warm-s0")  # 12 colours: two of the imitation runs' labels
+    drawn = looks(["ppo-warm-s0", "dqn-warm-s0", "ppo", "ppo.final"])
+    assert drawn == looks(["dqn-warm-s0", "ppo.final", "ppo", "ppo-warm-s0"])
+    first, second = drawn["dqn-warm-s0"], drawn["ppo-warm-s0"]
+    assert first.colour == second.colour == colour("dqn-warm-s0")
+    assert (first.line, first.marker) != (second.line, second.marker)
+    assert drawn["ppo.final"].colour == drawn["ppo"].colour  # a final policy keeps its learner's look
+
+
 def write_run(folder, delays, learner_delays, column="delay_s", selected=None):
     """A run folder as 'traffic-lam run' leaves it: results.csv and a learner's curve."""
     folder.mkdir()

@@ -95,5 +95,22 @@ def look(label: str, folders: Sequence[str] = ()) -> Look:
 
 
 def looks(labels: Iterable[str], folders: Sequence[str] = ()) -> dict[str, Look]:
-    """:func:`look` of each label."""
-    return {label: look(label, folders) for label in labels}
+    """:func:`look` of each label; labels of one run that hash to the same colour get a second cue.
+
+    The colour stays the label's own. Among the labels that share one (12 colours for any
+    number of learners), in alphabetical order, the second gets the second line style and
+    marker, and so on: the cue depends on which labels are drawn together, never on their
+    order. A comparison's labels already differ by folder (:func:`look`).
+    """
+    labels = list(labels)
+    drawn = {label: look(label, folders) for label in labels}
+    if folders:
+        return drawn
+    sharing: dict[str, list[str]] = {}
+    for label in sorted(set(labels)):
+        if not label.endswith(".final"):  # a final policy shares its learner's colour on purpose
+            sharing.setdefault(drawn[label].colour, []).append(label)
+    for group in sharing.values():
+        for k, label in enumerate(group[1:], start=1):
+            drawn[label] = Look(drawn[label].colour, MARKERS[k % len(MARKERS)], LINES[k % len(LINES)])
+    return drawn

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from traffic_lam.errors import TrafficLamError
 from traffic_lam.files import read_csv
 from traffic_lam.metrics.catalog import METRICS
-from traffic_lam.report.colours import Look, folders_in, look
+from traffic_lam.report.colours import Look, folders_in, look, looks
 from traffic_lam.report.figures import save
 from traffic_lam.report.summary import controllers_in, stat
 
@@ -193,9 +193,9 @@ def _panel(
     experts: Mapping[str, str],
 ) -> None:
     """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
-    averages = []
+    averages, drawn_as = [], looks([curve.label for curve in curves], folders)
     for curve in curves:
-        drawn = look(curve.label, folders)
+        drawn = drawn_as[curve.label]
         window = window_of(len(curve.values))
         averaged = moving_median(curve.values, window)
         averages.extend(averaged)
@@ -211,7 +211,7 @@ def _panel(
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
         top = _top(curves, averages, [value for value, _ in lines.values()])
         ax.set_ylim(bottom=0.0, top=top)
-        notes = [note for curve in curves if (note := _off_scale(ax, curve, top, look(curve.label, folders)))]
+        notes = [note for curve in curves if (note := _off_scale(ax, curve, top, drawn_as[curve.label]))]
         if notes:  # one block inside the axes: labels at each triangle overlap when episodes are close
             ax.text(0.99, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize="small",
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})  # fmt: skip
