@@ -78,7 +78,7 @@ def test_bad_values_and_unknown_keys_give_one_line(tmp_path, section, expected):
         (
             "observation: warp",
             "observation: unknown observation 'warp': expected one of default, detector, pressure, "
-            "queue-pressure, wave or 'module:Class'",
+            "queue-pressure, wave, wave-staleness or 'module:Class'",
         ),
         (
             "reward: warp",
