@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from traffic_lam.cli.options import NETWORK_HELP, TIMING_OPTIONS, add_command, add_timing_flags, given_options
+from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError
 
 
@@ -67,7 +68,7 @@ def _add_record(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", default="0", help="seed of the first episode; episode k uses seed + k (default 0)")
     p.add_argument(
         "--observation",
-        help="the learner's observation: a name or JSON {name, args} (default: the scenario's, else default)",
+        help="the learner's observation: a name or JSON {name, args} (default: the scenario's, else the learners' own)",
     )
     p.add_argument("--out", required=True, help="the Parquet file to write")
     add_timing_flags(p)
@@ -133,7 +134,7 @@ def record_command(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ConfigError(f"--out {out}: is a folder, expected a file name")
     network, options = _source(args.source)
-    observation = options.pop("observation", "default")
+    observation = options.pop("observation", LEARNER_OBSERVATION)
     if args.observation is not None:
         observation = (
             _json_object("--observation", args.observation) if args.observation.startswith("{") else args.observation
