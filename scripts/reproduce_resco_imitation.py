@@ -24,7 +24,8 @@ on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on
 its selected policy and its final one. Prints (and writes to ``<out>/imitation.md``) per
 map: each controller's mean average delay, the episodes each learner needed to reach the
 expert's delay (the first episode after which its validation delay, seeds 5000/5001, is at
-or below the expert's mean evaluation delay, and the first whose own training episode is,
+or below the expert's mean evaluation delay — 0 when a warm-started learner's warm start,
+validated before any training episode, already is — and the first whose own training episode is,
 exploration included; ">N" when none did), its training wall time, and any reward-hacking
 warning. A rerun resumes what is done.
 
@@ -168,8 +169,9 @@ def mean_delays(folder: Path) -> dict[str, float]:
     return out
 
 
-def episodes_to_reach(curve: list[dict[str, str]], target: float, column: str = "validation_delay_s") -> int | None:
-    """The first training episode whose ``column`` (validation or training delay) is at or below ``target``."""
+def episodes_to_reach(curve: list[dict[str, str]], target: float, column: str = "delay_s") -> int | None:
+    """The first episode whose ``column`` is at or below ``target``: rows of validations (episode 0: the warm
+    start itself, before any training episode) or of the learning curve (the training episodes' delay)."""
     for row in curve:
         if row.get(column) and float(row[column]) <= target:
             return int(row["episode"])
@@ -178,15 +180,16 @@ def episodes_to_reach(curve: list[dict[str, str]], target: float, column: str = 
 
 def learner_row(folder: Path, label: str, delays: dict[str, float], target: float) -> dict[str, Any]:
     """What the table says of one learner: selected / final delay, episodes to the expert, wall time, warnings."""
-    from traffic_lam.controllers.selection import read_warnings, warnings_file
+    from traffic_lam.controllers.selection import read_warnings, validation_file, warnings_file
 
     curve = _rows(folder / "curves" / f"{label}.csv")
+    validations = _rows(validation_file(folder / "curves" / f"{label}.csv"))
     found = read_warnings(warnings_file(folder / "curves" / f"{label}.csv"))
     return {
         "selected": delays.get(label),
         "final": delays.get(f"{label}.final", delays.get(label)),
-        "reached": episodes_to_reach(curve, target),
-        "reached_training": episodes_to_reach(curve, target, "delay_s"),
+        "reached": episodes_to_reach(validations, target),
+        "reached_training": episodes_to_reach(curve, target),
         "episodes": len(curve),
         "wall_min": training_minutes(folder, label),
         "warning": "; ".join(found) or None,

@@ -58,6 +58,13 @@ def test_the_guard_is_silent_unless_the_return_improves_while_the_score_worsens(
     assert reward_hacking(history(*points), "ppo") is None
 
 
+def test_the_guard_compares_the_validations_after_a_warm_start():
+    start = Validation(0, 30.0, 1000.0, 0.0, float("nan"))  # the warm start: no training return before it
+    rising = history((-840, 64.5), (-500, 120.0), (-258, 215.5))
+    assert reward_hacking([start, *rising], "ppo") == reward_hacking(rising, "ppo") is not None
+    assert reward_hacking([start, *rising[:2]], "ppo") is None  # two validations with a return: too few
+
+
 def curve(returns: list[float], delays: list[float]) -> list[dict[str, float]]:
     """Learning-curve rows with these returns and training-episode delays."""
     return [{"episode": k + 1, "return": r, "delay_s": d, "vehicles_not_inserted": 0.0}

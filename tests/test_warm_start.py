@@ -16,8 +16,10 @@ from traffic_lam.controllers.batched_q.table import TabularQ
 from traffic_lam.controllers.batched_q.tabular import TabularConfig
 from traffic_lam.controllers.sb3.demos import DemoDQN, FeaturizedDemos
 from traffic_lam.controllers.sb3.features import Featurizer
+from traffic_lam.controllers.selection import snapshot
 from traffic_lam.env.factory import EnvFactory
 from traffic_lam.errors import ConfigError, ControllerError
+from traffic_lam.evaluation import evaluate
 from traffic_lam.imitation import DemoDataset, record_demos
 from traffic_lam.imitation.warm_start import DemoSteps, WarmStart, large_margin_loss
 
@@ -117,6 +119,27 @@ def test_fine_tuned_learner_trains_saves_and_loads_without_recording(demos, fami
     assert again.warm_start_report == learner.warm_start_report
     dataset = dataset_for(learner, demos)
     assert np.array_equal(greedy_on(again, dataset)[0], greedy_on(learner, dataset)[0])
+
+
+@pytest.mark.parametrize("family", list(LEARNERS))
+def test_the_warm_start_itself_is_validated_before_training_and_competes_in_the_selection(demos, family):
+    learner = learner_of(family, episodes=2)
+    budget = dataclasses.replace(BUDGET, validate_every=1, validation_seeds=(5000,))
+    learner.learn(factory_for(learner), budget)
+    start, *after = learner.selection.validations
+    assert (start.episode, [v.episode for v in after]) == (0, [1])
+    assert np.isnan(start.training_return) and not np.isnan(after[0].training_return)
+    assert learner.selection.delay_s == min(start.delay_s, after[0].delay_s)
+    twin = learner_of(family, episodes=2)  # the same warm start, alone: what episode 0 validated
+    twin.warm_start_from(dataset_for(twin, demos), factory_for(twin))
+    (record,) = evaluate(NET, snapshot(twin), seed=5000, **SHORT)  # saved and loaded, as validation does
+    assert record.avg_delay == pytest.approx(start.delay_s)
+
+
+def test_a_learner_from_scratch_is_not_validated_before_training():
+    learner = make_controller("batched-q", {**LEARNERS["neural"][1], "device": "cpu"})
+    learner.learn(factory_for(learner), dataclasses.replace(BUDGET, validate_every=1, validation_seeds=(5000,)))
+    assert [v.episode for v in learner.selection.validations] == [1]
 
 
 @pytest.mark.parametrize("family", ["dqn", "neural"])

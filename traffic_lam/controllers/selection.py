@@ -30,6 +30,7 @@ memory, with or without a checkpoint folder.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import tempfile
 import warnings
@@ -172,6 +173,7 @@ def reward_hacking(validations: Sequence[Validation], name: str) -> str | None:
     (10) more vehicles were never inserted and the delay did not fall. It never fires when the delay and the vehicles
     never inserted did not rise, however the return moved.
     """
+    validations = [v for v in validations if math.isfinite(v.training_return)]  # not the start's (episode 0)
     if len(validations) < MIN_VALIDATIONS:
         return None
     first, last = validations[0], validations[-1]
@@ -297,7 +299,7 @@ class Validator:
         Marks the curve rows (``validation_delay_s``, ``selected``) and rewrites the curve and
         validation files.
         """
-        episode = int(curve[-1]["episode"])
+        episode = int(curve[-1]["episode"]) if curve else 0
         candidate = snapshot(self.controller)
         scores = [self._score(candidate, seed) for seed in self.budget.validation_seeds]
         before = self.validations[-1].episode if self.validations else 0
@@ -316,9 +318,22 @@ class Validator:
             self._write_selected()
         self._mark(curve)
         self._write_validations()
-        if self.budget.curve_file is not None:
+        if self.budget.curve_file is not None and curve:
             write_csv(self.budget.curve_file, curve)
         return validation
+
+    def validate_start(self) -> Validation | None:
+        """Validate the policy a learner starts from, before its first training episode (episode 0).
+
+        For a warm-started learner (:mod:`traffic_lam.imitation.warm_start`): its warm start
+        competes in the selection like any later policy, so what is reported is never a policy
+        that validates worse than the imitation it began with. Nothing when the budget never
+        validates or a validation exists already (a resumed training). Its training return is NaN
+        (no episode before it); :func:`reward_hacking` compares the validations after it.
+        """
+        if not self.budget.validate_every or self.validations:
+            return None
+        return self.validate([])
 
     def finish(self, curve: list[dict[str, Any]]) -> Selection | None:
         """End of training: validate the final policy (unless just done), check for reward hacking.

@@ -54,8 +54,9 @@ class CloneConfig:
     """A recorded demonstrations file to learn from instead of recording (``traffic-lam demos record``)."""
     hidden: int = 64
     """Width of the policy's two hidden layers."""
-    epochs: int = 50
-    """Passes over the demonstrations."""
+    epochs: int = 200
+    """Passes over the demonstrations (a clone has to fit them nearly exactly: one wrong decision
+    in ten thousand can send a trajectory away from the expert's)."""
     lr: float = 1e-3
     """Adam's learning rate."""
     batch_size: int = 256

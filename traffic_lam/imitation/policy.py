@@ -119,7 +119,7 @@ def train_clone(
     dataset: DemoDataset,
     *,
     hidden: int = 64,
-    epochs: int = 50,
+    epochs: int = 200,
     lr: float = 1e-3,
     batch_size: int = 256,
     seed: int = 0,

@@ -303,6 +303,11 @@ class BatchedQ(OffPolicyLearner):
         return {agent: actions[i] for i, agent in enumerate(self.agents) if agent in observations}
 
     # ------------------------------------------------------------------ the training loop's calls
+    @property
+    def warm_started(self) -> bool:
+        """Whether this training started from the warm start's demonstrations (made by :meth:`learn`)."""
+        return self.demos is not None
+
     def compute(self) -> contextlib.AbstractContextManager[None]:
         """Training runs torch on the learner's own CPU threads (``torch_threads``)."""
         return torch_threads(self.threads)

@@ -207,6 +207,11 @@ class OffPolicyLearner(Controller, ABC):
         self.training_episodes = 0
         self.selection: Selection | None = None
 
+    @property
+    def warm_started(self) -> bool:
+        """Whether :meth:`prepare` started this training from an expert (a warm start); False here."""
+        return False
+
     @abstractmethod
     def prepare(self, venv: VectorSignalEnv, plan: TrainingPlan) -> SignalStacker:
         """Build for the simulations' signals (or check them), get ready for ``plan``; return the stacker to use."""
@@ -313,6 +318,8 @@ def train(
         if resumed is not None:
             learner.restore_training_state(load_training_state(resumed.file(TRAINING_STATE)))
             checkpoints.restore_rng(resumed.rng)
+        elif learner.warm_started:
+            validator.validate_start()  # the warm start competes in the selection
         _collect(learner, venv, stack, budget, curve, callbacks, validator)
     learner.selection = validator.finish(curve)  # the final policy validated; the reward-hacking guard
     if budget.checkpoint_dir is not None:

@@ -101,6 +101,8 @@ class SB3Controller(Controller):
             saving = checkpoint if budget.checkpoint_dir is not None else None
             curve = checkpoints.restart_curve(budget.curve_file, resumed)
             validator = Validator(self, make_env, budget, resumed)
+            if demos is not None and resumed is None:
+                validator.validate_start()  # the warm start competes in the selection
             progress = Progress(vec, budget.curve_file, saving, budget.checkpoint_every, curve, validator)
             remaining = self._signal_steps(venv.config, budget.episodes) - int(self.model.num_timesteps)
             if remaining > 0:
