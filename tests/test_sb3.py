@@ -122,3 +122,15 @@ def test_heterogeneous_signals_never_get_an_action_they_do_not_have(tmp_path, na
     options = {"begin_time": 25200, "end_time": 25260, "delta_time": 10, "yellow_time": 3, **learner.env_options()}
     learner.learn(EnvFactory("resco:cologne3", options), budget(2, tmp_path))
     assert learner.model.num_timesteps >= 2 * 6 * 3
+
+
+@pytest.mark.parametrize("name", ["dqn", "ppo"])
+def test_anneal_lr_decays_the_step_size_to_zero_over_the_budget_and_survives_save_load(tmp_path, name):
+    learner = trained(name, tmp_path, episodes=2, anneal_lr=True, learning_rate=0.01)
+    model = learner.model
+    assert model.lr_schedule(1.0) == pytest.approx(0.01) and model.lr_schedule(0.0) == 0.0
+    rate = model.policy.optimizer.param_groups[0]["lr"]  # the last update's: near the end of the budget
+    assert 0.0 <= rate < 0.01 * 0.25
+    again = type(learner).load(learner.save(tmp_path / "model.final"))
+    assert again.model.lr_schedule(0.5) == pytest.approx(0.005)
+    assert play(learner) == play(again)

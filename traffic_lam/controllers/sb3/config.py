@@ -56,6 +56,10 @@ class SB3Config:
     hidden: int = 64
     """Width of the two hidden layers."""
 
+    anneal_lr: bool = False
+    """Decay ``learning_rate`` linearly to 0 over the training budget (cleanrl's PPO does by
+    default): late updates shrink, so the final policy moves less from one update to the next."""
+
     gamma: float = 0.99
     """Discount factor (also the horizon of the return whose spread scales rewards)."""
 
@@ -127,7 +131,12 @@ class SB3Config:
                     f"{learner}: sb3: unknown {algorithm.__name__} argument '{key}', expected one of "
                     f"{', '.join(sorted(accepted - own))}"
                 )
-        return {**{name: getattr(self, name) for name in sorted(own & accepted)}, **self.sb3}
+        kwargs = {**{name: getattr(self, name) for name in sorted(own & accepted)}, **self.sb3}
+        if self.anneal_lr:  # progress runs over the whole budget, a resumed training's included
+            from stable_baselines3.common.utils import LinearSchedule
+
+            kwargs["learning_rate"] = LinearSchedule(float(kwargs["learning_rate"]), 0.0, 1.0)
+        return kwargs
 
 
 @dataclass(frozen=True, kw_only=True)
