@@ -41,6 +41,7 @@ import argparse
 import copy
 import csv
 import statistics
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,14 @@ def training_observation() -> str:
     return found.pop()
 
 
-def settings(items: list[str]) -> dict[str, Any]:
+def settings(items: list[str], option: str = "--warm") -> dict[str, Any]:
     """``["keep_demos=false", "margin=0.5"]`` as a mapping of YAML values."""
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--warm {item}: expected KEY=VALUE")
+            print(f"{option} {item}: expected KEY=VALUE", file=sys.stderr)
+            raise SystemExit(2)
         out[key] = yaml.safe_load(value)
     return out
 
@@ -95,7 +97,7 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
             "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
     for family in args.families:
         family_args, reward = learner_args(family)
-        family_args["observation"] = args.observation
+        family_args.update(observation=args.observation, **settings(args.learner, "--learner"))
         rewards.add(str(reward))
         for seed in args.seeds:
             if not args.no_scratch:
@@ -249,6 +251,13 @@ def main() -> int:
         help="more warm_start settings (YAML values), e.g. keep_demos=false",
     )
     parser.add_argument(
+        "--learner",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more arguments of every learner, scratch and warm-started (YAML values), e.g. anneal_lr=true",
+    )
+    parser.add_argument(
         "--observation",
         default=None,
         help="every learner's and clone's observation (default: that of the train-*.yaml scenarios)",
@@ -268,6 +277,7 @@ def main() -> int:
     parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
     args = parser.parse_args()
     args.observation = args.observation or training_observation()
+    settings(args.warm), settings(args.learner, "--learner")  # a bad KEY=VALUE stops before anything is written
     warnings.simplefilter("ignore")  # short-yellow warnings are in the records
     if not args.table_only:
         for name in args.maps:
