@@ -143,6 +143,22 @@ def test_learning_curves_draw_delay_against_the_classic_controllers(tmp_path, mo
     assert moving_median([1.0, 100.0, 3.0, 5.0], 3) == [1.0, 50.5, 3.0, 5.0]
 
 
+def test_many_learners_share_one_star_entry_and_a_legend_below_the_axes(tmp_path, monkeypatch):
+    figures = captured_figures(monkeypatch, curves_module)
+    run = tmp_path / "run"
+    write_run(run, CLASSIC, [40.0, 35.0, 30.0], selected=2)
+    for k in range(8):  # nine learners, each with a selected checkpoint
+        curve = [{"episode": e + 1, "return": -1.0, "delay_s": 30.0 + k + e, "selected": e == 1} for e in range(3)]
+        write_csv(run / "curves" / f"learner{k}.csv", curve)
+    learning_curves(outputs.run_curves(run), tmp_path / "curves.png", read_rows(run / "results.csv"))
+    (ax,) = figures[0].axes
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels.count(curves_module.SHARED_STAR) == 1 and not any(": selected checkpoint" in t for t in labels)
+    assert len(labels) > curves_module.LEGEND_BESIDE
+    assert legend.get_bbox_to_anchor().y0 < ax.bbox.y0  # below the axes, not beside them
+
+
 def test_a_curve_without_delay_falls_back_to_the_queue_and_says_so(tmp_path, monkeypatch):
     figures = captured_figures(monkeypatch, curves_module)
     run = tmp_path / "run"

@@ -40,6 +40,12 @@ CURVE_METRICS = ("delay_s", "avg_queue", "return")
 REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay", "avg_queue": "avg_queue"})
 """The evaluated metric (results column) a curve column is compared with; the return has none."""
 
+LEGEND_BESIDE = 10
+"""Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
+
+SHARED_STAR = "selected checkpoint (each learner's colour)"
+"""The one legend entry of the selected-checkpoint stars when several learners have one."""
+
 MAX_WINDOW = 10
 """Largest moving-median window (episodes); shorter curves use about an eighth of their length."""
 
@@ -194,6 +200,7 @@ def _panel(
 ) -> None:
     """One curve column: raw and smoothed curves, reference lines, off-scale episodes on the top edge."""
     averages, drawn_as = [], looks([curve.label for curve in curves], folders)
+    starred = sum(1 for curve in curves if curve.selected)
     for curve in curves:
         drawn = drawn_as[curve.label]
         window = window_of(len(curve.values))
@@ -203,9 +210,11 @@ def _panel(
         name = f"{curve.label} (median of the last {window})" if window > 1 else curve.label
         ax.plot(curve.episodes, averaged, color=drawn.colour, linestyle=drawn.line, linewidth=2.4, label=name)
         stars = [curve.values[curve.episodes.index(e)] for e in curve.selected]
-        if stars:
+        if stars:  # several learners: one legend entry for every star
+            star = f"{curve.label}: selected checkpoint" if starred == 1 else SHARED_STAR
+            first = star not in ax.get_legend_handles_labels()[1]
             ax.scatter(curve.selected, stars, marker="*", s=180, color=drawn.colour, edgecolors="black", zorder=4,
-                       label=f"{curve.label}: selected checkpoint")  # fmt: skip
+                       label=star if first else "_nolegend_")  # fmt: skip
     for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
         _reference(ax, label, value, drawn, experts.get(label))
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
@@ -218,7 +227,11 @@ def _panel(
     ax.set_xlabel("training episode")
     ax.set_ylabel(_axis_label(curves[0].column))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    entries = len(ax.get_legend_handles_labels()[1])
+    if entries > LEGEND_BESIDE:  # a long legend beside the axes would squeeze them: below, in two columns
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def _top(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> float:
