@@ -171,10 +171,10 @@ def mean_delays(folder: Path) -> dict[str, float]:
     return out
 
 
-def episodes_to_reach(curve: list[dict[str, str]], target: float, column: str = "delay_s") -> int | None:
+def episodes_to_reach(rows: list[dict[str, str]], target: float, column: str = "delay_s") -> int | None:
     """The first episode whose ``column`` is at or below ``target``: rows of validations (episode 0: the warm
     start itself, before any training episode) or of the learning curve (the training episodes' delay)."""
-    for row in curve:
+    for row in rows:
         if row.get(column) and float(row[column]) <= target:
             return int(row["episode"])
     return None
