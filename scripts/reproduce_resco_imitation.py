@@ -2,7 +2,8 @@
 
 For each map, one scenario run (``traffic-lam run``'s own code) under the RESCO protocol
 (:func:`traffic_lam.resco_protocol`), with the reward and learner settings of
-``scenarios/train-dqn.yaml`` and ``scenarios/train-ppo.yaml`` (no per-map tuning):
+``scenarios/train-dqn.yaml`` and ``scenarios/train-ppo.yaml`` (no per-map tuning; ``--reward``
+trains every learner on another built-in reward):
 
 * the expert (``--expert``, default greedy: our best classic controller on grid4x4,
   cologne8 and ingolstadt7);
@@ -48,6 +49,8 @@ from typing import Any
 
 import yaml
 from reproduce_resco_learners import learner_entry, run_scenario_data, training_minutes
+
+from traffic_lam.env.rewards import REWARDS
 
 MAPS = ("grid4x4", "cologne8", "ingolstadt7")
 FAMILIES = ("dqn", "ppo", "batched-q")
@@ -106,6 +109,8 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
             warm_args = {**copy.deepcopy(family_args), "seed": seed, "warm_start": warm}
             warm_args.update(first_epsilon(family, family_args, args.dqn_initial_eps))
             entries.append({"name": f"{family}-warm-s{seed}", "type": family, "args": warm_args})
+    if args.reward is not None:
+        return entries, args.reward
     if len(rewards) > 1:
         families = ", ".join(args.families)
         raise SystemExit(f"the train-*.yaml scenarios of {families} disagree on the reward: {sorted(rewards)}")
@@ -261,6 +266,12 @@ def main() -> int:
         "--observation",
         default=None,
         help="every learner's and clone's observation (default: that of the train-*.yaml scenarios)",
+    )
+    parser.add_argument(
+        "--reward",
+        default=None,
+        choices=sorted(REWARDS),
+        help="every learner's training reward (default: that of the train-*.yaml scenarios)",
     )
     parser.add_argument("--detector-clones", action="store_true", help="bc and dagger on the detector observation too")
     parser.add_argument("--no-imitation", action="store_true", help="without bc and dagger alone")
