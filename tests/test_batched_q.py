@@ -445,3 +445,21 @@ def test_loading_on_a_device_picks_its_kernels(tmp_path):
     path = BatchedQ(kernels="torch", device="cpu").save(tmp_path / "untrained.pt")
     assert load(path).params["kernels"] == "torch"
     assert load(path, device="cpu").params["kernels"] == "auto"  # the kernels that suit the device it is loaded on
+
+
+def test_anneal_lr_decays_the_neural_step_size_over_the_planned_steps(tmp_path):
+    from traffic_lam.env.factory import EnvFactory
+
+    factory = EnvFactory("single-intersection", {"end_time": 100})
+    rates = {}
+    for anneal in (False, True):
+        learner = BatchedQ(mode="neural", device="cpu", learning_starts=4, batch_size=8, learning_rate=0.01,
+                           anneal_lr=anneal)  # fmt: skip
+        learner.learn(factory, 2)
+        assert learner.gradient_updates > 0
+        rates[anneal] = learner.optimizer.param_groups[0]["lr"]  # the last gradient step's
+        assert learner.remaining_fraction() == pytest.approx(1 - learner.decision_steps / learner._planned_steps)
+    assert rates[False] == 0.01
+    assert 0.0 <= rates[True] < 0.01 * 0.25  # the last steps of the budget
+    with pytest.warns(UserWarning, match="ignores anneal_lr"):  # a neural option
+        BatchedQ(mode="tabular", anneal_lr=True)

@@ -143,6 +143,7 @@ class BatchedQ(OffPolicyLearner):
         self.num_actions = 0
         self.stacker: SignalStacker | None = None
         self._decay_steps = 1
+        self._planned_steps = 1
         self._layout: tuple[list[str], list[int], list[int]] | None = None  # restored, built by _load_artefact
         self.demos: Any = None  # the training's demonstrations (warm_start), made by learn()
         self.warm_start_report: dict[str, Any] | None = None  # what the warm start measured (saved)
@@ -317,6 +318,7 @@ class BatchedQ(OffPolicyLearner):
         self._build_for(list(venv.possible_agents), venv.observation_spaces.__getitem__, venv.action_spaces.__getitem__)
         fraction = self.config.epsilon_fraction
         self._decay_steps = max(1, int(fraction * plan.episodes * plan.steps_per_episode / plan.num_envs))
+        self._planned_steps = max(1, int(plan.episodes * plan.steps_per_episode / plan.num_envs))
         self._start(plan)
         if self.demos is not None:  # fresh: the warm-start phase (a resumed learner has taken steps)
             self._use_demos(self.demos, fresh=self.decision_steps == 0)
@@ -331,6 +333,10 @@ class BatchedQ(OffPolicyLearner):
         """Epsilon now: linear from ``epsilon_start`` to ``epsilon_end`` over the planned decay steps."""
         start, end = float(self.config.epsilon_start), float(self.config.epsilon_end)
         return end + (start - end) * max(0.0, 1.0 - self.decision_steps / self._decay_steps)
+
+    def remaining_fraction(self) -> float:
+        """The share of the planned training decision steps still to take, in [0, 1] (1 before training)."""
+        return max(0.0, 1.0 - self.decision_steps / self._planned_steps)
 
     def observe(self, obs: Any) -> Any:
         """The state of stacked observations (:meth:`state_of`)."""

@@ -41,6 +41,9 @@ class NeuralConfig(BatchedQConfig):
     """Width of the two hidden layers."""
     learning_rate: float = 1e-3
     """Adam step size."""
+    anneal_lr: bool = False
+    """Decay the step size linearly from ``learning_rate`` to 0 over the planned training decision
+    steps (a resumed training's included; the warm start's pre-training runs at the full step size)."""
     buffer_size: int = 50_000
     """Replay capacity in simulation steps (each holds every signal)."""
     batch_size: int = 64
@@ -195,8 +198,11 @@ class NeuralBatchedQ(BatchedQ):
         return td + warm.margin_coef * large_margin_loss(q, batch.actions, batch.masks, warm.margin, batch.allowed)
 
     def _optimise(self, loss: torch.Tensor) -> None:
-        """One clipped Adam step on ``loss``; the target network copied every ``target_update`` steps."""
+        """One clipped Adam step on ``loss`` (annealed: ``anneal_lr``); target copied every ``target_update`` steps."""
         assert self.online is not None and self.target is not None and self.optimizer is not None
+        if self.config.anneal_lr:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.learning_rate * self.remaining_fraction()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
