@@ -25,10 +25,11 @@ on), validates every ``--validate-every`` on seeds 5000/5001 and is evaluated on
 its selected policy and its final one. Prints (and writes to ``<out>/imitation.md``) per
 map: each controller's mean average delay, the episodes each learner needed to reach the
 expert's delay (the first episode after which its validation delay, seeds 5000/5001, is at
-or below the expert's mean evaluation delay — 0 when a warm-started learner's warm start,
-validated before any training episode, already is — and the first whose own training episode is,
-exploration included; ">N" when none did), its training wall time, and any reward-hacking
-warning. A rerun resumes what is done.
+or below the expert's mean delay on those same seeds — 0 when a warm-started learner's warm start,
+validated before any training episode, already is — and the first whose own training episode is at
+or below the expert's mean evaluation delay, exploration included; ">N" when none did), its training
+wall time, and any reward-hacking warning. A rerun resumes what is done (and runs the expert on the
+validation seeds of a folder that lacks them); ``--table-only`` runs nothing.
 
 Usage:
     python scripts/reproduce_resco_imitation.py --maps grid4x4 cologne8 --out runs/resco-imitation
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import json
 import statistics
 import sys
 import warnings
@@ -154,8 +156,33 @@ def map_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_map(name: str, args: argparse.Namespace) -> None:
-    """Run (or resume) the scenario of one map into ``out/<name>``; failures are printed, not raised."""
+    """Run (or resume) the scenario of one map into ``out/<name>``, then the expert on the validation seeds;
+    failures are printed, not raised."""
     run_scenario_data(name, map_scenario(name, args), args.out)
+    expert_on_validation_seeds(args.out / name, name, args.expert)
+
+
+def expert_on_validation_seeds(folder: Path, name: str, expert: str, run: bool = True) -> float | None:
+    """The expert's mean delay on the learners' validation seeds (kept in ``expert-validation.json``).
+
+    What a validation is compared with: the same seeds, not the evaluation ones. Run once per folder (not
+    at all unless ``run``); None when it has not run, or the folder holds no run (nothing is written then).
+    """
+    from traffic_lam.controllers.budget import TrainingBudget
+    from traffic_lam.evaluation import evaluate, resco_protocol
+    from traffic_lam.files import atomic_write_text
+
+    path = folder / "expert-validation.json"
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        return float(kept["delay_s"]) if kept.get("expert") == expert else None
+    if not run or not (folder / "results.csv").is_file():
+        return None
+    seeds = list(TrainingBudget().validation_seeds)  # the scenarios here keep the default
+    delays = [evaluate(f"resco:{name}", expert, seed=s, **resco_protocol(f"resco:{name}"))[0].avg_delay for s in seeds]
+    mean = statistics.fmean(delays)
+    atomic_write_text(path, json.dumps({"expert": expert, "seeds": seeds, "delays_s": delays, "delay_s": mean}))
+    return mean
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -185,8 +212,14 @@ def episodes_to_reach(rows: list[dict[str, str]], target: float, column: str = "
     return None
 
 
-def learner_row(folder: Path, label: str, delays: dict[str, float], target: float) -> dict[str, Any]:
-    """What the table says of one learner: selected / final delay, episodes to the expert, wall time, warnings."""
+def learner_row(
+    folder: Path, label: str, delays: dict[str, float], target: float, on_validation: float | None = None
+) -> dict[str, Any]:
+    """What the table says of one learner: selected / final delay, episodes to the expert, wall time, warnings.
+
+    Validations are compared with the expert on the validation seeds (``on_validation``; None: with
+    ``target``, its evaluation delay), training episodes with ``target``.
+    """
     from traffic_lam.controllers.selection import read_warnings, validation_file, warnings_file
 
     curve = _rows(folder / "curves" / f"{label}.csv")
@@ -195,7 +228,7 @@ def learner_row(folder: Path, label: str, delays: dict[str, float], target: floa
     return {
         "selected": delays.get(label),
         "final": delays.get(f"{label}.final", delays.get(label)),
-        "reached": episodes_to_reach(validations, target),
+        "reached": episodes_to_reach(validations, target if on_validation is None else on_validation),
         "reached_training": episodes_to_reach(curve, target),
         "episodes": len(curve),
         "wall_min": training_minutes(folder, label),
@@ -213,8 +246,10 @@ def map_table(folder: Path, name: str, expert: str) -> str:
     if expert not in delays:
         return ""
     target = delays[expert]
+    on_validation = expert_on_validation_seeds(folder, name, expert, run=False)
+    seen = "" if on_validation is None else f" (on the validation seeds: {on_validation:.1f} s)"
     lines = [
-        f"**{name}** — expert {expert}: {target:.1f} s",
+        f"**{name}** — expert {expert}: {target:.1f} s{seen}",
         "",
         "| controller | delay, selected (s) | final (s) | vs expert (final) | episodes to reach the expert: "
         "validation / training episode | training (min) | reward-hacking guard |",
@@ -226,7 +261,7 @@ def map_table(folder: Path, name: str, expert: str) -> str:
             lines.append(f"| {label} | {_cell(delays[label])} | – | {ratio:+.1%} | – | – | – |")
     labels = sorted({c.removesuffix(".final") for c in delays if c.startswith(FAMILIES)})
     for label in labels:
-        row = learner_row(folder, label, delays, target)
+        row = learner_row(folder, label, delays, target, on_validation)
         reached = " / ".join(
             f"{row[key]}" if row[key] is not None else f">{row['episodes']}" for key in ("reached", "reached_training")
         )
