@@ -108,6 +108,10 @@ def test_the_expert_a_learner_imitated_is_named_on_its_reference_line(tmp_path):
     (tmp_path / "scenario.yaml").write_text(
         "controllers:\n  - actuated\n  - {name: ppo, type: ppo, args: {warm_start: {expert: actuated}}}\n"
         "  - {name: q, type: batched-q, args: {warm_start: {method: bc}}}\n"
+        "  - {name: q2, type: batched-q, args: {warm_start: {expert: greedy}}}\n"
     )
-    assert warm_start_experts(tmp_path) == {"actuated": "the expert ppo imitated", "greedy": "the expert q imitated"}
+    assert warm_start_experts(tmp_path) == {
+        "actuated": "the expert ppo imitated",
+        "greedy": "the expert 2 learners imitated",
+    }
     assert warm_start_experts(tmp_path / "missing") == {}

@@ -159,6 +159,23 @@ def test_many_learners_share_one_star_entry_and_a_legend_below_the_axes(tmp_path
     assert legend.get_bbox_to_anchor().y0 < ax.bbox.y0  # below the axes, not beside them
 
 
+def test_curves_near_the_reference_lines_get_an_axis_that_spans_them_and_says_so(tmp_path, monkeypatch):
+    figures = captured_figures(monkeypatch, curves_module)
+    run = tmp_path / "run"
+    write_run(run, CLASSIC, [29.0, 28.6, 28.2, 28.4, 27.9, 28.0], selected=5)  # fine-tuning near actuated's 30.0
+    learning_curves(outputs.run_curves(run), tmp_path / "curves.png", read_rows(run / "results.csv"))
+    (ax,) = figures[0].axes
+    bottom, top = ax.get_ylim()
+    assert 25.0 < bottom < 27.9 and 40.0 < top < 45.0  # fixed-time's 40.0 line stays on the axis
+    assert "(axis not from 0)" in ax.get_ylabel()
+    figures.clear()
+    write_run(tmp_path / "far", CLASSIC, [90.0, 60.0, 30.0])  # from scratch: the axis starts at 0
+    learning_curves(
+        outputs.run_curves(tmp_path / "far"), tmp_path / "far.png", read_rows(tmp_path / "far" / "results.csv")
+    )
+    assert figures[0].axes[0].get_ylim()[0] == 0.0 and "not from 0" not in figures[0].axes[0].get_ylabel()
+
+
 def test_a_curve_without_delay_falls_back_to_the_queue_and_says_so(tmp_path, monkeypatch):
     figures = captured_figures(monkeypatch, curves_module)
     run = tmp_path / "run"

@@ -13,6 +13,10 @@ every curve to the bottom of the axis: the axis stops a little above the moving 
 the reference lines, and such an episode is drawn as a triangle on the top edge, labelled
 with its value (and its arrived vehicles when the curve records them), so the spike is
 explained rather than hidden.
+
+The axis starts at 0 unless everything drawn lies in the upper half of it (a learner fine-tuned
+from an expert, curves within a few per cent of the reference lines): then it spans the data, and
+its label says the axis does not start at 0.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay",
 
 LEGEND_BESIDE = 10
 """Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
+
+LABEL_BESIDE = 48
+"""Longest legend entry (characters) drawn beside a panel; a legend with a longer one goes below it."""
 
 SHARED_STAR = "selected checkpoint (each learner's colour)"
 """The one legend entry of the selected-checkpoint stars when several learners have one."""
@@ -218,27 +225,35 @@ def _panel(
     for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
         _reference(ax, label, value, drawn, experts.get(label))
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
-        top = _top(curves, averages, [value for value, _ in lines.values()])
-        ax.set_ylim(bottom=0.0, top=top)
+        bottom, top = _span(curves, averages, [value for value, _ in lines.values()])
+        ax.set_ylim(bottom=bottom, top=top)
         notes = [note for curve in curves if (note := _off_scale(ax, curve, top, drawn_as[curve.label]))]
         if notes:  # one block inside the axes: labels at each triangle overlap when episodes are close
             ax.text(0.99, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize="small",
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})  # fmt: skip
     ax.set_xlabel("training episode")
-    ax.set_ylabel(_axis_label(curves[0].column))
+    zoomed = curves[0].column in REFERENCE_METRICS and ax.get_ylim()[0] > 0
+    ax.set_ylabel(_axis_label(curves[0].column) + (" (axis not from 0)" if zoomed else ""))
     ax.grid(alpha=0.3)
-    entries = len(ax.get_legend_handles_labels()[1])
-    if entries > LEGEND_BESIDE:  # a long legend beside the axes would squeeze them: below, in two columns
+    labels = ax.get_legend_handles_labels()[1]
+    if len(labels) > LEGEND_BESIDE or max(map(len, labels)) > LABEL_BESIDE:  # beside, it would squeeze the axes
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     else:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def _top(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> float:
-    """The top of the axis: above the averages, the reference lines and nearly every raw episode."""
+def _span(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> tuple[float, float]:
+    """The axis (bottom, top): above the averages, the reference lines and nearly every raw episode.
+
+    From 0, unless all of them lie in the upper half of that; then from a little below the lowest.
+    """
     raw = sorted(v for c in curves for v in c.values)
-    usual = raw[int(0.95 * (len(raw) - 1))]
-    return 1.12 * max([usual, *averages, *lines])
+    high = max([raw[int(0.95 * (len(raw) - 1))], *averages, *lines])
+    low = min([raw[0], *lines])
+    if low < 0.5 * high:
+        return 0.0, 1.12 * high
+    pad = max(0.15 * (high - low), 0.01 * high)
+    return low - pad, high + pad
 
 
 def _reference(ax: Axes, label: str, value: float, drawn: Look, note: str | None = None) -> None:

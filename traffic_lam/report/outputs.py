@@ -62,7 +62,7 @@ def run_warnings(run_dir: Path, prefix: str = "") -> dict[str, list[str]]:
 
 
 def warm_start_experts(run_dir: Path) -> dict[str, str]:
-    """Per controller label of the run's scenario, which learners imitated it (its ``warm_start`` expert).
+    """Per controller label of the run's scenario, which learner imitated it (its ``warm_start`` expert), or how many.
 
     Read from the folder's ``scenario.yaml``; an unreadable one gives none.
     """
@@ -78,7 +78,8 @@ def warm_start_experts(run_dir: Path) -> dict[str, str]:
         warm = (entry.get("args") or {}).get("warm_start")
         if isinstance(warm, dict):
             learners.setdefault(str(warm.get("expert", "greedy")), []).append(str(entry.get("name", entry.get("type"))))
-    return {expert: f"the expert {', '.join(names)} imitated" for expert, names in learners.items()}
+    return {expert: f"the expert {names[0] if len(names) == 1 else f'{len(names)} learners'} imitated"
+            for expert, names in learners.items()}  # fmt: skip
 
 
 def write_outputs(
