@@ -224,6 +224,7 @@ def _panel(
                        label=star if first else "_nolegend_")  # fmt: skip
     for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
         _reference(ax, label, value, drawn, experts.get(label))
+    bottom = 0.0
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
         bottom, top = _span(curves, averages, [value for value, _ in lines.values()])
         ax.set_ylim(bottom=bottom, top=top)
@@ -232,8 +233,7 @@ def _panel(
             ax.text(0.99, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize="small",
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})  # fmt: skip
     ax.set_xlabel("training episode")
-    zoomed = curves[0].column in REFERENCE_METRICS and ax.get_ylim()[0] > 0
-    ax.set_ylabel(_axis_label(curves[0].column) + (" (axis not from 0)" if zoomed else ""))
+    ax.set_ylabel(_axis_label(curves[0].column) + (" (axis not from 0)" if bottom > 0 else ""))
     ax.grid(alpha=0.3)
     labels = ax.get_legend_handles_labels()[1]
     if len(labels) > LEGEND_BESIDE or max(map(len, labels)) > LABEL_BESIDE:  # beside, it would squeeze the axes

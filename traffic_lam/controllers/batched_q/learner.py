@@ -332,11 +332,14 @@ class BatchedQ(OffPolicyLearner):
     def exploration(self) -> float:
         """Epsilon now: linear from ``epsilon_start`` to ``epsilon_end`` over the planned decay steps."""
         start, end = float(self.config.epsilon_start), float(self.config.epsilon_end)
-        return end + (start - end) * max(0.0, 1.0 - self.decision_steps / self._decay_steps)
+        return end + (start - end) * self._share_left(self._decay_steps)
 
     def remaining_fraction(self) -> float:
         """The share of the planned training decision steps still to take, in [0, 1] (1 before training)."""
-        return max(0.0, 1.0 - self.decision_steps / self._planned_steps)
+        return self._share_left(self._planned_steps)
+
+    def _share_left(self, steps: int) -> float:
+        return max(0.0, 1.0 - self.decision_steps / steps)
 
     def observe(self, obs: Any) -> Any:
         """The state of stacked observations (:meth:`state_of`)."""
