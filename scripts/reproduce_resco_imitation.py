@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from reproduce_resco_learners import learner_entry, run_scenario_data, training_minutes
+from reproduce_resco_learners import check_scenarios, learner_entry, run_scenario_data, training_minutes
 
 from traffic_lam.env.rewards import REWARDS
 
@@ -326,6 +326,7 @@ def main() -> int:
     settings(args.warm), settings(args.learner, "--learner")  # a bad KEY=VALUE stops before anything is written
     warnings.simplefilter("ignore")  # short-yellow warnings are in the records
     if not args.table_only:
+        check_scenarios({name: map_scenario(name, args) for name in args.maps}, args.out)
         for name in args.maps:
             run_map(name, args)
     text = "\n\n".join(t for t in (map_table(args.out / m, m, args.expert) for m in MAPS) if t)

@@ -80,6 +80,20 @@ def run_map(name: str, learners: list[str], episodes: int, out: Path, workers: i
     run_scenario_data(name, map_scenario(name, learners, episodes), out, workers)
 
 
+def check_scenarios(scenarios: dict[str, dict[str, Any]], out: Path) -> None:
+    """Parse every map's scenario before anything runs or is written: a bad one exits 2 with its one-line error."""
+    from traffic_lam.errors import TrafficLamError
+    from traffic_lam.experiments.scenario import parse_scenario
+
+    for name, data in scenarios.items():
+        source = out / f"{name}.yaml"
+        try:
+            parse_scenario(data, where=str(source), base=out, default_name=name, path=source)
+        except TrafficLamError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
 def run_scenario_data(name: str, data: dict[str, Any], out: Path, workers: int = 1) -> None:
     """Write ``data`` to ``out/<name>.yaml``, run (or resume) it into ``out/<name>``; failures are printed."""
     from traffic_lam.experiments.runner import run_scenario
@@ -179,6 +193,7 @@ def main() -> int:
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # short-yellow warnings are in the records
     if not args.table_only:
+        check_scenarios({name: map_scenario(name, args.learners, args.episodes) for name in args.maps}, args.out)
         for name in args.maps:
             run_map(name, args.learners, args.episodes, args.out, args.workers)
     text = table(args.out, list(RESCO_MAPS))

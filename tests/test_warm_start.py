@@ -233,14 +233,15 @@ def test_tabular_preference_by_hand():
         ("ppo", {"warm_start": {"episodes": 0}}, "ppo: warm_start.episodes: expected an integer >= 1, got 0"),
         ("dqn", {"warm_start": {"method": "rl"}}, "dqn: warm_start.method: expected one of bc, dagger, got 'rl'"),
         ("dqn", {"warm_start": 3}, "dqn: warm_start: expected a mapping of settings or null, got 3"),
-        ("dqn", {"warm_start": {"bc_coef": 0.5}}, "dqn: warm_start.bc_coef: a setting of ppo, dqn does not read it"),
+        ("dqn", {"warm_start": {"bc_coef": 0.5}}, "dqn: warm_start.bc_coef: read only by ppo; dqn does not read it"),
         ("ppo", {"warm_start": {"iterations": 3}}, "ppo: warm_start.iterations: expected no value with method: bc"),
         ("ppo", {"warm_start": {"bc_decay": 0}}, "ppo: warm_start.bc_decay: expected a share of training in (0, 1]"),
         ("ppo", {"neighbours": True, "warm_start": {}}, "ppo: warm_start: not with neighbours: true"),
         (
             "batched-q",
             {"mode": "tabular", "warm_start": {"pretrain_steps": 5}},
-            "batched-q: warm_start.pretrain_steps: a setting of dqn, neural, tabular does not read it",
+            "batched-q: warm_start.pretrain_steps: read only by dqn and neural batched-q; "
+            "tabular batched-q does not read it",
         ),
         ("batched-q", {"mode": "neural", "warm_start": {"margin": -1}}, "batched-q: warm_start.margin: expected a"),
     ],

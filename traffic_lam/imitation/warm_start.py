@@ -187,11 +187,14 @@ class WarmStart:
         """Refuse a setting ``family``'s learner does not read (one that differs from its default).
 
         Raises:
-            ConfigError: e.g. ``warm_start.bc_coef: a ppo setting, dqn does not read it``.
+            ConfigError: e.g. ``warm_start.bc_coef: read only by ppo; dqn does not read it``.
         """
         for name, readers in self.READ_BY.items():
             if family not in readers and getattr(self, name) != getattr(WarmStart, name):
-                raise ConfigError(f"warm_start.{name}: a setting of {', '.join(readers)}, {family} does not read it")
+                readers_named = " and ".join(_learner_name(reader) for reader in readers)
+                raise ConfigError(
+                    f"warm_start.{name}: read only by {readers_named}; {_learner_name(family)} does not read it"
+                )
 
     def seeds(self) -> range:
         """The SUMO seeds the demonstrations are recorded on (DAgger: every iteration's)."""
@@ -447,3 +450,8 @@ def large_margin_loss(
     loss = scores - q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     weight = rows.to(q.dtype)
     return (loss * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def _learner_name(family: str) -> str:
+    """``neural`` and ``tabular`` (the two batched-q modes in :attr:`WarmStart.READ_BY`) as users name them."""
+    return f"{family} batched-q" if family in ("neural", "tabular") else family
