@@ -126,12 +126,7 @@ def dagger(
         ControllerError: a program expert, or ``demos`` that do not fit.
         ConfigError: a bad setting.
     """
-    if not 0.0 <= beta <= 1.0 or not 0.0 <= beta_decay <= 1.0:
-        raise ConfigError(f"dagger: beta and beta_decay: expected values in [0, 1], got {beta!r} and {beta_decay!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-        raise ConfigError(f"dagger: iterations: expected an integer >= 0, got {iterations!r}")
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"dagger: episodes: expected an integer >= 1, got {episodes!r}")
+    _check_settings(beta=beta, beta_decay=beta_decay, iterations=iterations, episodes=episodes)
     chosen = make_expert(expert, expert_args)
     refuse_program(chosen, "dagger")
     settings = dict(train or {})
@@ -185,6 +180,16 @@ def dagger(
             if report is not None:
                 report(history[-1])
     return DaggerResult(clone.policy, dataset, history, clone)
+
+
+def _check_settings(*, beta: float, beta_decay: float, iterations: Any, episodes: Any) -> None:
+    """One-line errors for a DAgger setting out of range."""
+    if not 0.0 <= beta <= 1.0 or not 0.0 <= beta_decay <= 1.0:
+        raise ConfigError(f"dagger: beta and beta_decay: expected values in [0, 1], got {beta!r} and {beta_decay!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ConfigError(f"dagger: iterations: expected an integer >= 0, got {iterations!r}")
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ConfigError(f"dagger: episodes: expected an integer >= 1, got {episodes!r}")
 
 
 def _renumbered(dataset: DemoDataset, offset: int) -> DemoDataset:

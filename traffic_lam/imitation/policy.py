@@ -115,6 +115,37 @@ class CloneResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _check_fit_settings(*, hidden: Any, epochs: Any, batch_size: Any, lr: Any) -> None:
+    """One-line errors for a fit setting out of range."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("hidden", hidden)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
+    if not lr > 0:
+        raise ConfigError(f"lr: expected a positive learning rate, got {lr!r}")
+
+
+def _fit_epoch(
+    policy: ClonePolicy,
+    optimizer: torch.optim.Optimizer,
+    rows: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    order: torch.Tensor,
+    batch_size: int,
+) -> float:
+    """One pass of cross-entropy steps over ``rows`` (observations, ids, masks, actions) in ``order``; its mean loss."""
+    obs, ids, masks, actions = rows
+    policy.train()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        loss = nn.functional.cross_entropy(policy(obs[batch], ids[batch], masks[batch]), actions[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+    policy.eval()
+    return total / len(order)
+
+
 def train_clone(
     dataset: DemoDataset,
     *,
@@ -146,11 +177,7 @@ def train_clone(
     Raises:
         ConfigError: an empty dataset or a bad setting.
     """
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("hidden", hidden, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")
-    if not lr > 0:
-        raise ConfigError(f"lr: expected a positive learning rate, got {lr!r}")
+    _check_fit_settings(hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr)
     held = holdout_rows(dataset, holdout) if isinstance(holdout, int) else np.asarray(holdout, dtype=bool)
     train = np.flatnonzero(~held)
     if len(train) == 0:
@@ -169,21 +196,12 @@ def train_clone(
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     history: list[dict[str, Any]] = []
     for epoch in range(epochs):
-        policy.train()
         order = torch.randperm(len(train), generator=generator).to(device)
-        total = 0.0
-        for start in range(0, len(train), batch_size):
-            batch = order[start : start + batch_size]
-            loss = nn.functional.cross_entropy(policy(obs[batch], ids[batch], masks[batch]), actions[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        policy.eval()
+        loss = _fit_epoch(policy, optimizer, (obs, ids, masks, actions), order, batch_size)
         history.append(
             {
                 "epoch": epoch + 1,
-                "loss": total / len(train),
+                "loss": loss,
                 "train_accuracy": accuracy(policy, dataset, train),
                 "holdout_accuracy": accuracy(policy, dataset, held),
             }
