@@ -147,19 +147,12 @@ def evaluate(
         raise ConfigError(f"seed: seed + episodes - 1 must be <= {MAX_SEED} (SUMO's range), got {seed + episodes - 1}")
     settings = _ssm_settings(ssm)
     extra = _extra_metrics(metrics)
-    ctrl = make_controller(controller, controller_options)
-    if not ctrl.trained:
-        raise ControllerError(
-            f"controller '{ctrl.name}' is not trained: train it (learn(), traffic-lam run) or load a saved one "
-            "(traffic_lam.load(path), traffic-lam evaluate --model PATH)"
-        )
+    ctrl = _trained_controller(controller, controller_options)
     options = _env_options(ctrl, env_options)
     config = build_config(network, **options)
     layouts = read_signal_layouts(config.network.net_file, config.network.additional_files, config.signals)
     ctrl.check_network(config.network, layouts)
-    name = label or ctrl.name or type(ctrl).__name__
-    if not re.fullmatch(r"[\w.+-]+", name):
-        raise ConfigError(f"label: expected letters, digits, '.', '_', '+' or '-', got {name!r}")
+    name = _checked_label(label or ctrl.name or type(ctrl).__name__)
     extra_xml = ctrl.additional_xml(config.network, layouts)
 
     with contextlib.ExitStack() as stack:
@@ -183,6 +176,26 @@ def evaluate(
         else:
             atomic_write_text(folder / f"{stem}.csv", records_csv(records))
     return records
+
+
+def _trained_controller(
+    controller: str | type[Controller] | Controller, options: Mapping[str, Any] | None
+) -> Controller:
+    """The controller to evaluate; one that has not learned is refused (never a silent random policy)."""
+    ctrl = make_controller(controller, options)
+    if not ctrl.trained:
+        raise ControllerError(
+            f"controller '{ctrl.name}' is not trained: train it (learn(), traffic-lam run) or load a saved one "
+            "(traffic_lam.load(path), traffic-lam evaluate --model PATH)"
+        )
+    return ctrl
+
+
+def _checked_label(name: str) -> str:
+    """``name`` if it can be part of a file name."""
+    if not re.fullmatch(r"[\w.+-]+", name):
+        raise ConfigError(f"label: expected letters, digits, '.', '_', '+' or '-', got {name!r}")
+    return name
 
 
 def _write_inputs(
