@@ -115,3 +115,18 @@ def test_the_expert_a_learner_imitated_is_named_on_its_reference_line(tmp_path):
         "greedy": "the expert 2 learners imitated",
     }
     assert warm_start_experts(tmp_path / "missing") == {}
+
+
+def test_a_comparison_names_the_experts_of_the_folders_it_merges(tmp_path):
+    from traffic_lam.report.outputs import comparison_experts
+
+    for name, expert in (("a", "actuated"), ("b", "greedy")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scenario.yaml").write_text(
+            f"controllers:\n  - {{name: ppo, type: ppo, args: {{warm_start: {{expert: {expert}}}}}}}\n"
+        )
+    assert comparison_experts([tmp_path / "a"]) == {"actuated": "the expert ppo imitated"}
+    assert comparison_experts([tmp_path / "a", tmp_path / "b"]) == {
+        "a/actuated": "the expert ppo imitated",
+        "b/greedy": "the expert ppo imitated",
+    }

@@ -235,7 +235,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from traffic_lam.experiments.run_folder import written_by_run
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.files import ensure_writable_dir
-    from traffic_lam.report.outputs import comparison_curves, comparison_warnings, write_outputs
+    from traffic_lam.report.outputs import comparison_curves, comparison_experts, comparison_warnings, write_outputs
     from traffic_lam.report.terminal import terminal_summary
 
     runs = [Path(r) for r in args.runs]
@@ -252,7 +252,9 @@ def compare_command(args: argparse.Namespace) -> int:
         write_rows(out / "results.csv", rows)
     title = "traffic_lam — comparison of " + ", ".join(r.name for r in runs)
     found = comparison_warnings(runs)
-    plots, report = write_outputs(out, rows, title=title, curves=comparison_curves(runs), warnings=found)
+    plots, report = write_outputs(
+        out, rows, title=title, curves=comparison_curves(runs), warnings=found, experts=comparison_experts(runs)
+    )
     print(terminal_summary(rows, warnings=found))
     print(f"\nplots:  {out / 'plots'} ({', '.join(p.name for p in plots)})")
     print(f"report: {report}")

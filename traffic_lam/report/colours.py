@@ -41,8 +41,10 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 FINAL_MARKER = "X"
 """Marker of a learner's final policy (``ppo.final``), drawn in its learner's colour."""
 
-LINES = ("-", "--", ":", "-.")
-"""Line style of each run folder's learning curves in a comparison."""
+LINES: tuple[Any, ...] = ("-", ":", "-.", (0, (8, 2, 1, 2, 1, 2)))
+"""Line style of each run folder's learning curves in a comparison, and of learners sharing a colour.
+
+None is dashed: the learning-curve plot keeps dashes for the classic controllers' reference lines."""
 
 
 def colour(label: str) -> str:
@@ -63,12 +65,12 @@ class Look:
     Attributes:
         colour: its colour (:func:`colour` of the label inside its folder).
         marker: its folder's marker (dots and points).
-        line: its folder's line style (curves).
+        line: its line style (curves): a Matplotlib name or dash pattern.
     """
 
     colour: str
     marker: str = "o"
-    line: str = "-"
+    line: Any = "-"
 
 
 def folders_in(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -42,6 +42,14 @@ def comparison_warnings(runs: Sequence[Path]) -> dict[str, list[str]]:
     return found
 
 
+def comparison_experts(runs: Sequence[Path]) -> dict[str, str]:
+    """Which learners of every folder compared imitated an expert, by the label the expert's rows get."""
+    found: dict[str, str] = {}
+    for run, name in zip(runs, folder_names(runs), strict=True):
+        found.update({f"{name}/{k}" if name else k: v for k, v in warm_start_experts(run).items()})
+    return found
+
+
 def run_curves(run_dir: Path, prefix: str = "") -> dict[str, Path]:
     """The learning-curve CSVs of a run folder (``curves/<label>.csv``, not the validations beside them) by label."""
     folder = run_dir / "curves"
@@ -89,6 +97,7 @@ def write_outputs(
     curves: Mapping[str, Path] | None = None,
     clips: Mapping[str, Path] | None = None,
     warnings: Mapping[str, Sequence[str]] | None = None,
+    experts: Mapping[str, str] | None = None,
 ) -> tuple[list[Path], Path]:
     """Draw the comparison plots into ``run_dir/plots`` and write ``run_dir/report.html``.
 
@@ -99,6 +108,7 @@ def write_outputs(
         curves: learning-curve CSV per learner label; None: the folder's own (:func:`run_curves`).
         clips: an animation per controller label for the report's "Replays" section.
         warnings: the trainings' warnings per learner label; None: the folder's own (:func:`run_warnings`).
+        experts: per expert label, which learners imitated it; None: the folder's own (:func:`warm_start_experts`).
 
     Returns:
         The PNGs written (the learning curves only when some curve has data) and the report.
@@ -111,7 +121,8 @@ def write_outputs(
         plots.delay_vs_safety(rows, folder / "delay_vs_safety.png"),
     ]
     curve_plot = plots.learning_curves(run_curves(run_dir) if curves is None else curves,
-                                       folder / "learning_curves.png", rows, warm_start_experts(run_dir))  # fmt: skip
+                                       folder / "learning_curves.png", rows,
+                                       warm_start_experts(run_dir) if experts is None else experts)  # fmt: skip
     if curve_plot is not None:
         written.append(curve_plot)
     found = run_warnings(run_dir) if warnings is None else warnings
