@@ -46,7 +46,7 @@ def comparison_experts(runs: Sequence[Path]) -> dict[str, str]:
     """Which learners of every folder compared imitated an expert, by the label the expert's rows get."""
     found: dict[str, str] = {}
     for run, name in zip(runs, folder_names(runs), strict=True):
-        found.update({f"{name}/{k}" if name else k: v for k, v in warm_start_experts(run).items()})
+        found.update(warm_start_experts(run, f"{name}/" if name else ""))
     return found
 
 
@@ -69,10 +69,10 @@ def run_warnings(run_dir: Path, prefix: str = "") -> dict[str, list[str]]:
     return found
 
 
-def warm_start_experts(run_dir: Path) -> dict[str, str]:
-    """Per controller label of the run's scenario, which learner imitated it (its ``warm_start`` expert), or how many.
+def warm_start_experts(run_dir: Path, prefix: str = "") -> dict[str, str]:
+    """Per expert label of the run's scenario, which learner imitated it (its ``warm_start`` expert), or how many.
 
-    Read from the folder's ``scenario.yaml``; an unreadable one gives none.
+    Keys are ``prefix`` + the expert's label. Read from the folder's ``scenario.yaml``; an unreadable one gives none.
     """
     import yaml
 
@@ -86,7 +86,7 @@ def warm_start_experts(run_dir: Path) -> dict[str, str]:
         warm = (entry.get("args") or {}).get("warm_start")
         if isinstance(warm, dict):
             learners.setdefault(str(warm.get("expert", "greedy")), []).append(str(entry.get("name", entry.get("type"))))
-    return {expert: f"the expert {names[0] if len(names) == 1 else f'{len(names)} learners'} imitated"
+    return {prefix + expert: f"the expert {names[0] if len(names) == 1 else f'{len(names)} learners'} imitated"
             for expert, names in learners.items()}  # fmt: skip
 
 
