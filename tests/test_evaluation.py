@@ -220,7 +220,7 @@ def test_controller_save_load_round_trip(tmp_path):
     "call, error, message",
     [
         (dict(controller="nope"), ControllerError, "unknown controller 'nope': expected one of fixed-time"),
-        (dict(controller="greedy", seed="1"), ConfigError, "seed: expected an integer, got '1'"),
+        (dict(controller="greedy", seed="1"), ConfigError, "seed: expected an integer >= 0, got '1'"),
         (dict(controller="greedy", seed=1.5), ConfigError, "seed: expected an integer"),
         (dict(controller="greedy", episodes=0), ConfigError, "episodes: expected an integer >= 1"),
         (dict(controller="greedy", controller_options={"range": 3}), ControllerError, "bad options"),

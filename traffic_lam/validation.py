@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -95,6 +96,29 @@ def check_whole(value: Any, minimum: int, unit: str = "") -> int:
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not ok or value != int(value) or value < minimum:
         raise invalid(f"expected an integer >= {minimum}{unit}, got {got(value)}")
+    return int(value)
+
+
+def require_int(name: str, value: Any, minimum: int, *, whole_floats: bool = False) -> int:
+    """``value`` as an int when it is an integer ``>= minimum``, else a one-line :class:`ConfigError`.
+
+    For arguments checked outside a configuration model (a function's keyword, a dataclass
+    field); booleans are refused, numpy integers accepted.
+
+    Args:
+        name: the setting as the user spells it, e.g. ``"warm_start.episodes"``.
+        value: what was given.
+        minimum: the smallest value allowed.
+        whole_floats: also accept a finite float without a fraction (``5.0``).
+
+    Raises:
+        ConfigError: ``<name>: expected an integer >= <minimum>, got <value>``.
+    """
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if whole_floats and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        integer = True
+    if not integer or value < minimum:
+        raise ConfigError(f"{name}: expected an integer >= {minimum}, got {got(value)}")
     return int(value)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from traffic_lam.cli.options import NETWORK_HELP, TIMING_OPTIONS, add_command, add_timing_flags, given_options
 from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.errors import ConfigError
+from traffic_lam.validation import require_int
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -89,12 +90,10 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 def _integer(name: str, text: str, low: int) -> int:
     try:
-        value = int(text)
+        value: object = int(text)
     except ValueError:
-        raise ConfigError(f"{name}: expected an integer, got {text!r}") from None
-    if value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}, got {value}")
-    return value
+        value = text
+    return require_int(name, value, low)
 
 
 def _json_object(name: str, text: str | None) -> dict[str, Any]:

@@ -7,11 +7,11 @@ schema's ``training:`` section takes them from here.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from traffic_lam.errors import ConfigError
+from traffic_lam.validation import require_int
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,8 @@ class TrainingBudget:
         for name, minimum in (
             ("episodes", 1), ("seed", 0), ("num_envs", 1), ("checkpoint_every", 0), ("validate_every", 0)
         ):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"training budget: {name}: expected an integer >= {minimum}, got {value!r}")
-            if value != int(value) or value < minimum:
-                raise ConfigError(f"training budget: {name}: expected an integer >= {minimum}, got {value!r}")
-            object.__setattr__(self, name, int(value))
+            value = require_int(f"training budget: {name}", getattr(self, name), minimum, whole_floats=True)
+            object.__setattr__(self, name, value)
         for name in ("checkpoint_dir", "curve_file"):
             value = getattr(self, name)
             if value is not None:

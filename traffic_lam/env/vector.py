@@ -19,6 +19,7 @@ from traffic_lam.env.engine import StepResult
 from traffic_lam.env.parallel_env import MAX_SEED
 from traffic_lam.env.worker import RemoteEngine
 from traffic_lam.errors import ConfigError
+from traffic_lam.validation import require_int
 
 
 class VectorSignalEnv:
@@ -41,8 +42,7 @@ class VectorSignalEnv:
     """
 
     def __init__(self, config: EnvConfig, num_envs: int, trip_dir: str | Path | None = None) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ConfigError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        require_int("num_envs", num_envs, 1)
         from traffic_lam.env.parallel_env import TrafficSignalEnv
 
         self.config = config

@@ -62,6 +62,7 @@ from traffic_lam.metrics.ssm import edge_selection, junction_edges
 from traffic_lam.metrics.statistics import statistics_options
 from traffic_lam.signals import SignalLayout, read_signal_layouts
 from traffic_lam.sim.network import NetworkSpec
+from traffic_lam.validation import require_int
 
 _OWN_FLAGS = ("--tripinfo-output", "--statistic-output", "--device.ssm.")
 """SUMO flags evaluate() sets itself; a user's sumo_options may not set them too."""
@@ -141,8 +142,8 @@ def evaluate(
             (nothing in it is touched then).
 
     """
-    _check_int("episodes", episodes, low=1)
-    _check_int("seed", seed, low=0)
+    require_int("episodes", episodes, 1)
+    require_int("seed", seed, 0)
     if seed + episodes - 1 > MAX_SEED:
         raise ConfigError(f"seed: seed + episodes - 1 must be <= {MAX_SEED} (SUMO's range), got {seed + episodes - 1}")
     settings = _ssm_settings(ssm)
@@ -351,13 +352,6 @@ def _ssm_settings(ssm: bool | SSMSettings) -> SSMSettings | None:
     if not isinstance(ssm, bool):
         raise ConfigError(f"ssm: expected True, False or SSMSettings, got {ssm!r}")
     return SSMSettings() if ssm else None
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name}: expected an integer, got {value!r}")
-    if value < low:
-        raise ConfigError(f"{name}: expected an integer >= {low}, got {value}")
 
 
 def _safe(name: str) -> str:

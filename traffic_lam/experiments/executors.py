@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
 from traffic_lam.errors import ConfigError
+from traffic_lam.validation import require_int
 
 EXECUTORS = ("local", "ray")
 J = TypeVar("J")
@@ -58,8 +59,7 @@ def check_executor(workers: int, executor: str = "local") -> None:
     Raises:
         ConfigError: not an integer >= 1, an unknown executor, or Ray not installed.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers: expected an integer >= 1, got {workers!r}")
+    require_int("--workers", workers, 1)
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "ray" and importlib.util.find_spec("ray") is None:

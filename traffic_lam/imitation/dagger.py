@@ -31,6 +31,7 @@ from traffic_lam.imitation.dataset import DemoDataset
 from traffic_lam.imitation.experts import make_expert, refuse_program
 from traffic_lam.imitation.policy import ClonePolicy, CloneResult, accuracy, train_clone
 from traffic_lam.imitation.rollout import Recorder, Student, env_factory, expert_env, run_episode
+from traffic_lam.validation import require_int
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,8 @@ def _check_settings(*, beta: float, beta_decay: float, iterations: Any, episodes
     """One-line errors for a DAgger setting out of range."""
     if not 0.0 <= beta <= 1.0 or not 0.0 <= beta_decay <= 1.0:
         raise ConfigError(f"dagger: beta and beta_decay: expected values in [0, 1], got {beta!r} and {beta_decay!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-        raise ConfigError(f"dagger: iterations: expected an integer >= 0, got {iterations!r}")
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ConfigError(f"dagger: episodes: expected an integer >= 1, got {episodes!r}")
+    require_int("dagger: iterations", iterations, 0)
+    require_int("dagger: episodes", episodes, 1)
 
 
 def _renumbered(dataset: DemoDataset, offset: int) -> DemoDataset:

@@ -36,6 +36,7 @@ from traffic_lam.imitation.dagger import dagger, student_of
 from traffic_lam.imitation.dataset import DemoDataset
 from traffic_lam.imitation.policy import ClonePolicy, train_clone
 from traffic_lam.imitation.rollout import env_factory, record_demos
+from traffic_lam.validation import require_int
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class CloneConfig:
     """torch device of training and acting."""
 
     def __post_init__(self) -> None:
-        if self.episodes is not None and (isinstance(self.episodes, bool) or self.episodes < 1):
-            raise ConfigError(f"episodes: expected an integer >= 1 or null, got {self.episodes!r}")
+        if self.episodes is not None:
+            require_int("episodes", self.episodes, 1)
         if not isinstance(self.expert, str) or not self.expert:
             raise ConfigError(f"expert: expected a controller name or a model path, got {self.expert!r}")
 

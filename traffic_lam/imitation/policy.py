@@ -19,6 +19,7 @@ from torch import nn
 
 from traffic_lam.errors import ConfigError
 from traffic_lam.imitation.dataset import DemoDataset
+from traffic_lam.validation import require_int
 
 MASKED = -1e9
 """Logit of a green the mask forbids."""
@@ -118,8 +119,7 @@ class CloneResult:
 def _check_fit_settings(*, hidden: Any, epochs: Any, batch_size: Any, lr: Any) -> None:
     """One-line errors for a fit setting out of range."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("hidden", hidden)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
+        require_int(name, value, 1)
     if not lr > 0:
         raise ConfigError(f"lr: expected a positive learning rate, got {lr!r}")
 

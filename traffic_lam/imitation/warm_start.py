@@ -70,6 +70,7 @@ import numpy as np
 import torch
 
 from traffic_lam.errors import ConfigError
+from traffic_lam.validation import require_int
 
 METHODS = ("bc", "dagger")
 """How the demonstrations are made: the expert's episodes, or DAgger's aggregated dataset."""
@@ -150,9 +151,7 @@ class WarmStart:
             _refuse("demos", "the path of a demonstrations file or null", self.demos)
         for name, low in (("episodes", 1), ("iterations", 1), ("seed", 0), ("epochs", 1), ("batch_size", 1),
                           ("pretrain_steps", 0), ("critic_warmup", 0)):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                _refuse(name, f"an integer >= {low}", value)
+            require_int(f"warm_start.{name}", getattr(self, name), low)
         for name, low, strict in (("lr", 0.0, True), ("margin", 0.0, True), ("margin_coef", 0.0, False),
                                   ("bc_coef", 0.0, False)):  # fmt: skip
             value = getattr(self, name)

@@ -29,6 +29,7 @@ from traffic_lam.controllers.batched_q.table import TabularQ
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
 from traffic_lam.errors import ConfigError
 from traffic_lam.imitation.warm_start import DemoSteps
+from traffic_lam.validation import require_int
 
 KERNELS = ("auto", "numba", "torch")
 
@@ -66,8 +67,7 @@ class TabularConfig(BatchedQConfig):
             raise ConfigError(
                 f"batched-q: kernels: expected auto, torch, or numba on a CPU device, got {self.kernels!r}"
             )
-        if not isinstance(self.bins, int) or self.bins < 1:
-            raise ConfigError(f"batched-q: bins: expected an integer >= 1, got {self.bins!r}")
+        require_int("batched-q: bins", self.bins, 1)
 
 
 class TabularBatchedQ(BatchedQ):
