@@ -96,7 +96,8 @@ def first_epsilon(family: str, family_args: dict[str, Any], start: float | None)
 
 
 def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
-    """Scratch (unless ``--no-scratch``) and warm-started learners of each family and seed, and their reward."""
+    """Scratch (unless ``--no-scratch``) and warm-started (unless ``--no-warm``) learners of each family and
+    seed, and their reward."""
     entries, rewards = [], set()
     warm = {"expert": args.expert, "method": "dagger", "episodes": args.demo_episodes,
             "iterations": args.dagger_iterations, **settings(args.warm)}  # fmt: skip
@@ -108,6 +109,8 @@ def learner_entries(args: argparse.Namespace) -> tuple[list, Any]:
             if not args.no_scratch:
                 entries.append({"name": f"{family}-scratch-s{seed}", "type": family,
                                 "args": {**family_args, "seed": seed}})  # fmt: skip
+            if args.no_warm:
+                continue
             warm_args = {**copy.deepcopy(family_args), "seed": seed, "warm_start": warm}
             warm_args.update(first_epsilon(family, family_args, args.dqn_initial_eps))
             entries.append({"name": f"{family}-warm-s{seed}", "type": family, "args": warm_args})
@@ -283,6 +286,7 @@ def main() -> int:
     parser.add_argument("--dagger-iterations", type=int, default=2, help="DAgger's student rounds (default 2)")
     parser.add_argument("--validate-every", type=int, default=5, help="episodes between validations (default 5)")
     parser.add_argument("--no-scratch", action="store_true", help="only the warm-started learners")
+    parser.add_argument("--no-warm", action="store_true", help="only the learners from scratch")
     parser.add_argument(
         "--warm",
         nargs="*",
@@ -322,6 +326,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/resco-imitation"))
     parser.add_argument("--table-only", action="store_true", help="print the tables of what is in --out")
     args = parser.parse_args()
+    if args.no_scratch and args.no_warm:
+        print(
+            "error: --no-scratch and --no-warm: expected at most one of them",
+            file=sys.stderr,
+        )
+        return 2
     args.observation = args.observation or training_observation()
     settings(args.warm), settings(args.learner, "--learner")  # a bad KEY=VALUE stops before anything is written
     warnings.simplefilter("ignore")  # short-yellow warnings are in the records

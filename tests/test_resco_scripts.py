@@ -24,6 +24,11 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
             ["--maps", "grid4x4", "--families", "dqn", "--learner", "hiden=3"],
             "unknown",
         ),
+        (
+            "reproduce_resco_imitation.py",
+            ["--maps", "grid4x4", "--no-scratch", "--no-warm"],
+            "--no-scratch and --no-warm",
+        ),
     ],
 )
 def test_a_bad_learner_setting_stops_the_script_before_anything_is_written(tmp_path, script, arguments, expected):
