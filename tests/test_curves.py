@@ -130,3 +130,11 @@ def test_a_comparison_names_the_experts_of_the_folders_it_merges(tmp_path):
         "a/actuated": "the expert ppo imitated",
         "b/greedy": "the expert ppo imitated",
     }
+
+
+def test_folders_sharing_a_name_are_told_apart_by_the_shortest_end_of_their_paths(tmp_path):
+    from traffic_lam.report.outputs import folder_names
+
+    runs = [tmp_path / "a" / "quick", tmp_path / "b" / "quick", tmp_path / "c", tmp_path / "c"]
+    assert folder_names(runs) == ["a/quick", "b/quick", "c", "c"]
+    assert folder_names(runs[:1]) == [""]

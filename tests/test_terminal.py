@@ -95,3 +95,12 @@ def test_check_network_lists_the_neighbours(capsys):
     assert main(["check-network", "grid2x2"]) == 0
     out = capsys.readouterr().out
     assert "2 neighbours (" in out and "1 neighbours" not in out and out.endswith("  no problems found\n")
+
+
+def test_long_comparison_labels_are_cut_in_the_folder_part_and_stay_apart():
+    folders = ("g-dqn-wave-delay-eps01-scratch/grid4x4/", "g-dqn-wave-delay-eps01/grid4x4/")
+    labelled = [{**row, "controller": folder + row["controller"]} for folder in folders for row in rows()]
+    lines = [line for line in terminal_summary(labelled).splitlines() if "…" in line and "±" in line]
+    firsts = [line.split("±")[0].rsplit(" ", 1)[0].rstrip() for line in lines]
+    assert len(firsts) == 2 * len(LABELS) and len(set(firsts)) == len(firsts), lines
+    assert all(first.endswith(LABELS) and len(first) <= 32 for first in firsts), firsts

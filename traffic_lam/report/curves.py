@@ -36,7 +36,7 @@ from traffic_lam.files import read_csv
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.report.colours import Look, folders_in, look, looks
 from traffic_lam.report.figures import save
-from traffic_lam.report.summary import controllers_in, stat
+from traffic_lam.report.summary import PLOT_LABEL, controllers_in, short_label, stat
 
 CURVE_METRICS = ("delay_s", "avg_queue", "return")
 """Learning-curve columns, in order of preference (each curve is drawn by the first one it has)."""
@@ -47,8 +47,15 @@ REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay",
 LEGEND_BESIDE = 10
 """Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
 
+LABEL_TWO_COLUMNS = 60
+"""Longest legend entry (characters) of a two-column legend below a panel; a longer one makes it one column
+(two columns of long entries are wider than the figure, and the layout would narrow the axes to fit them)."""
+
 LABEL_BESIDE = 48
 """Longest legend entry (characters) drawn beside a panel; a legend with a longer one goes below it."""
+
+FOLDER_IN_LEGEND = 28
+"""Longest folder name in a reference line's legend entry (``fixed-time (runA, runB)``), cut in the middle."""
 
 SHARED_STAR = "selected checkpoint (each learner's colour)"
 """The one legend entry of the selected-checkpoint stars when several learners have one."""
@@ -190,7 +197,7 @@ def _merged(lines: Mapping[str, float], folders: Sequence[str]) -> dict[str, tup
     for label, value in lines.items():
         folder = next((f for f in folders if label.startswith(f"{f}/")), "")
         name = label[len(folder) + 1 :] if folder else label
-        groups.setdefault((name, f"{value:.1f}"), []).append(folder or label)
+        groups.setdefault((name, f"{value:.1f}"), []).append(short_label(folder, FOLDER_IN_LEGEND) or label)
     out = {}
     for (name, value), where in groups.items():
         merged = len(where) > 1 or where[0] != name
@@ -214,7 +221,8 @@ def _panel(
         averaged = moving_median(curve.values, window)
         averages.extend(averaged)
         ax.plot(curve.episodes, curve.values, color=drawn.colour, linestyle=drawn.line, linewidth=0.8, alpha=0.35)
-        name = f"{curve.label} (median of the last {window})" if window > 1 else curve.label
+        shown = short_label(curve.label, PLOT_LABEL)
+        name = f"{shown} (median of the last {window})" if window > 1 else shown
         ax.plot(curve.episodes, averaged, color=drawn.colour, linestyle=drawn.line, linewidth=2.4, label=name)
         stars = [curve.values[curve.episodes.index(e)] for e in curve.selected]
         if stars:  # several learners: one legend entry for every star
@@ -237,7 +245,8 @@ def _panel(
     ax.grid(alpha=0.3)
     labels = ax.get_legend_handles_labels()[1]
     if len(labels) > LEGEND_BESIDE or max(map(len, labels)) > LABEL_BESIDE:  # beside, it would squeeze the axes
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        columns = 2 if max(map(len, labels)) <= LABEL_TWO_COLUMNS else 1
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns, frameon=False)
     else:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 

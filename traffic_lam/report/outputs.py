@@ -14,15 +14,18 @@ from traffic_lam.report.html import write_report
 def folder_names(runs: Sequence[Path]) -> list[str]:
     """What labels of each run folder are prefixed with in a comparison: ``""`` for one folder.
 
-    Several folders: the folder's name, or the path as given when two different folders share
-    a name (``runs/a/quick`` and ``runs/b/quick``); the same folder given twice keeps its name.
+    Several folders: the folder's name, or, when two different folders share a name, the
+    shortest end of its path that no other folder's path ends with (``runs/a/quick`` and
+    ``runs/b/quick`` give ``a/quick`` and ``b/quick``); the same folder given twice keeps its name.
     """
     if len(runs) < 2:
         return ["" for _ in runs]
+    paths = [run.resolve().parts for run in runs]
     names = []
-    for run in runs:
-        clash = any(o.name == run.name and o.resolve() != run.resolve() for o in runs)
-        names.append(run.as_posix() if clash else run.name)
+    for path in paths:
+        others = [o for o in paths if o != path]
+        size = next(n for n in range(1, len(path) + 1) if all(o[-n:] != path[-n:] for o in others))
+        names.append("/".join(path[-size:]))
     return names
 
 

@@ -19,7 +19,16 @@ from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import COUNT, Metric
 from traffic_lam.report.colours import Look, folders_in, looks
 from traffic_lam.report.figures import count_axis, message_panel, save
-from traffic_lam.report.summary import controllers_in, display_names, plural, present, stat, values
+from traffic_lam.report.summary import (
+    PLOT_LABEL,
+    controllers_in,
+    display_names,
+    plural,
+    present,
+    short_label,
+    stat,
+    values,
+)
 
 SAFETY_EVENTS = ("collisions", "emergency_stops", "emergency_braking")
 """Metrics summed on the safety axis of :func:`delay_vs_safety`."""
@@ -73,7 +82,9 @@ def _dots_over_means(
         ax.scatter(offsets, xs, color=look.colour, edgecolors="black", marker=look.marker, s=28, zorder=3)
         highest = max([highest, *xs])
     names = display_names(rows)
-    ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
+    ax.set_xticks(
+        range(len(controllers)), [short_label(names[c], PLOT_LABEL) for c in controllers], rotation=30, ha="right"
+    )
     ax.grid(axis="y", alpha=0.3)
     if metric.unit == COUNT:
         count_axis(ax, highest)
@@ -106,7 +117,7 @@ def delay_vs_safety(
         mine = [r for r in rows if r["controller"] == controller and r.get(x) is not None]
         counted = [sum(float(r.get(m) or 0) for m in events) for r in mine]
         look = drawn[controller]
-        shown = names[controller]
+        shown = short_label(names[controller], PLOT_LABEL)
         ax.scatter([float(r[x]) for r in mine], counted, label=shown, color=look.colour, marker=look.marker, s=40)
         highest, dots = max([highest, *counted]), dots + len(mine)
     count_axis(ax, highest)

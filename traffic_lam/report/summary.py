@@ -50,6 +50,26 @@ FINAL_NOTE = (
 """The note under a table that has a learner's selected and final policies."""
 
 
+PLOT_LABEL = 40
+"""The longest controller label a plot shows on an axis or in a legend (see :func:`short_label`)."""
+
+
+def short_label(label: str, longest: int) -> str:
+    """``label`` in at most ``longest`` characters, cut in the middle ("…").
+
+    In a comparison (``<folder>/<label>``) the cut falls in the folder's part, so that the
+    controller's own label, which tells the rows apart, stays whole where it fits.
+    """
+    if len(label) <= longest:
+        return label
+    folder, sep, own = label.rpartition("/")
+    room = longest - len(own) - len(sep) - 1  # the folder's characters kept beside the "…"
+    if not sep or room < 4:
+        folder, sep, own, room = label, "", "", longest - 1
+    start = (room + 1) // 2
+    return folder[:start] + "…" + folder[len(folder) - (room - start) :] + sep + own
+
+
 def display_names(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     """How each label is shown: a learner evaluated with both policies as ``ppo (selected)`` and ``ppo (final)``.
 

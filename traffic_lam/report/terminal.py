@@ -28,6 +28,7 @@ from traffic_lam.report.summary import (
     episodes_of,
     plural,
     present,
+    short_label,
     stat,
     values,
 )
@@ -76,7 +77,7 @@ def terminal_summary(
     flagged = jams(rows)
     counts = [episodes_of(rows, c) for c in controllers]
     names = display_names(rows)
-    fixed = [_Column(("controller",), tuple(_shorten(names[c]) for c in controllers))]
+    fixed = [_Column(("controller",), tuple(short_label(names[c], LONGEST_LABEL) for c in controllers))]
     if len(set(counts)) > 1:
         fixed.append(_Column(("episodes",), tuple(map(str, counts))))
     last = [_Column(("jam",), tuple("JAM!" if c in flagged else "" for c in controllers))] if flagged else []
@@ -97,10 +98,6 @@ def terminal_summary(
         notes.append(RULE)
     notes += [f"warning: {line}" for lines in (warnings or {}).values() for line in lines]
     return "\n".join([*_render(shown, gap), "", *(textwrap.fill(n, width, subsequent_indent="  ") for n in notes)])
-
-
-def _shorten(label: str) -> str:
-    return label if len(label) <= LONGEST_LABEL else label[: LONGEST_LABEL - 1] + "…"
 
 
 def _metric_column(rows: Sequence[dict[str, Any]], controllers: list[str], metric: Metric) -> _Column:
