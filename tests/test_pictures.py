@@ -246,3 +246,14 @@ def test_results_plots_and_reports_are_world_readable(tmp_path):
         assert stat_module.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600  # the umask is respected
     finally:
         os.umask(previous)
+
+
+def test_compared_folders_sharing_a_name_are_told_apart_in_the_rows_and_the_title(tmp_path, capsys):
+    for parent, curve in (("x", [60.0, 50.0, 40.0]), ("y", [55.0, 45.0, 35.0])):
+        (tmp_path / parent).mkdir()
+        write_run(tmp_path / parent / "run", CLASSIC, curve)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(tmp_path / "x" / "run"), str(tmp_path / "y" / "run"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "x/run/fixed-time" in printed and "y/run/fixed-time" in printed
+    assert "comparison of x/run, y/run" in (out / "report.html").read_text()

@@ -235,7 +235,13 @@ def compare_command(args: argparse.Namespace) -> int:
     from traffic_lam.experiments.run_folder import written_by_run
     from traffic_lam.experiments.store import write_rows
     from traffic_lam.files import ensure_writable_dir
-    from traffic_lam.report.outputs import comparison_curves, comparison_experts, comparison_warnings, write_outputs
+    from traffic_lam.report.outputs import (
+        comparison_curves,
+        comparison_experts,
+        comparison_warnings,
+        folder_names,
+        write_outputs,
+    )
     from traffic_lam.report.terminal import terminal_summary
 
     runs = [Path(r) for r in args.runs]
@@ -250,7 +256,7 @@ def compare_command(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(out)
     if not into_run:
         write_rows(out / "results.csv", rows)
-    title = "traffic_lam — comparison of " + ", ".join(r.name for r in runs)
+    title = "traffic_lam — comparison of " + ", ".join(folder_names(runs) if len(runs) > 1 else [runs[0].name])
     found = comparison_warnings(runs)
     plots, report = write_outputs(
         out, rows, title=title, curves=comparison_curves(runs), warnings=found, experts=comparison_experts(runs)
@@ -264,7 +270,7 @@ def compare_command(args: argparse.Namespace) -> int:
 def _merged_rows(runs: list[Path]) -> list[dict]:
     """Every row of every run's results.csv; with several runs, controllers prefixed ``<folder>/`` and a ``run`` column.
 
-    The prefix is the folder's name (its path when two folders share a name:
+    The prefix is the folder's name (the end of its path that tells it apart when two folders share a name:
     :func:`~traffic_lam.report.outputs.folder_names`); the ``run`` column holds it, so that
     a label has the same colour in every folder (:mod:`traffic_lam.report.colours`).
     """
