@@ -93,10 +93,18 @@ def check_whole(value: Any, minimum: int, unit: str = "") -> int:
         minimum: the smallest value allowed.
         unit: text after the expectation, e.g. ``" (a whole number of seconds)"``.
     """
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or value != int(value) or value < minimum:
+    if not _whole(value, floats=True) or value < minimum:
         raise invalid(f"expected an integer >= {minimum}{unit}, got {got(value)}")
     return int(value)
+
+
+def _whole(value: Any, *, floats: bool) -> bool:
+    """Whether ``value`` is an integer (numpy's too, never a boolean), or, with ``floats``, a whole finite float."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return floats and isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
 def require_int(name: str, value: Any, minimum: int, *, whole_floats: bool = False) -> int:
@@ -114,10 +122,7 @@ def require_int(name: str, value: Any, minimum: int, *, whole_floats: bool = Fal
     Raises:
         ConfigError: ``<name>: expected an integer >= <minimum>, got <value>``.
     """
-    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if whole_floats and isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        integer = True
-    if not integer or value < minimum:
+    if not _whole(value, floats=whole_floats) or value < minimum:
         raise ConfigError(f"{name}: expected an integer >= {minimum}, got {got(value)}")
     return int(value)
 

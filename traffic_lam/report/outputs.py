@@ -29,27 +29,32 @@ def folder_names(runs: Sequence[Path]) -> list[str]:
     return names
 
 
+def _prefixes(runs: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Each folder compared with the prefix of its labels (``<folder>/``; ``""`` for one folder)."""
+    return [(run, f"{name}/" if name else "") for run, name in zip(runs, folder_names(runs), strict=True)]
+
+
 def comparison_curves(runs: Sequence[Path]) -> dict[str, Path]:
     """The learning curves of every folder compared, by the label their rows get (``<folder>/<label>``)."""
     curves: dict[str, Path] = {}
-    for run, name in zip(runs, folder_names(runs), strict=True):
-        curves.update(run_curves(run, f"{name}/" if name else ""))
+    for run, prefix in _prefixes(runs):
+        curves.update(run_curves(run, prefix))
     return curves
 
 
 def comparison_warnings(runs: Sequence[Path]) -> dict[str, list[str]]:
     """The training warnings of every folder compared, by the label their rows get (``<folder>/<label>``)."""
     found: dict[str, list[str]] = {}
-    for run, name in zip(runs, folder_names(runs), strict=True):
-        found.update(run_warnings(run, f"{name}/" if name else ""))
+    for run, prefix in _prefixes(runs):
+        found.update(run_warnings(run, prefix))
     return found
 
 
 def comparison_experts(runs: Sequence[Path]) -> dict[str, str]:
     """Which learners of every folder compared imitated an expert, by the label the expert's rows get."""
     found: dict[str, str] = {}
-    for run, name in zip(runs, folder_names(runs), strict=True):
-        found.update(warm_start_experts(run, f"{name}/" if name else ""))
+    for run, prefix in _prefixes(runs):
+        found.update(warm_start_experts(run, prefix))
     return found
 
 

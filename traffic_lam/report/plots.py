@@ -26,7 +26,7 @@ from traffic_lam.report.colours import folders_in, looks
 from traffic_lam.report.curves import CURVE_METRICS, learning_curves
 from traffic_lam.report.figures import save
 from traffic_lam.report.safety import SAFETY_EVENTS, delay_vs_safety, safety_bars
-from traffic_lam.report.summary import PLOT_LABEL, controllers_in, display_names, present, short_label, stat, values
+from traffic_lam.report.summary import PLOT_LABEL, controllers_in, display_names, present, stat, values
 
 
 def performance_bars(
@@ -52,10 +52,8 @@ def performance_bars(
             ax.scatter([i] * len(xs), xs, color="black", marker=drawn[controller].marker, s=10, zorder=3)
         if positive:
             ax.set_ylim(bottom=0)
-        names = display_names(rows)
-        ax.set_xticks(
-            range(len(controllers)), [short_label(names[c], PLOT_LABEL) for c in controllers], rotation=30, ha="right"
-        )
+        names = display_names(rows, PLOT_LABEL)
+        ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
         ax.set_ylabel(metric.axis_label)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(title or "Performance per controller (bars: mean over episodes, whiskers: std, dots: episodes)")

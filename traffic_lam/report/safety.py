@@ -25,7 +25,6 @@ from traffic_lam.report.summary import (
     display_names,
     plural,
     present,
-    short_label,
     stat,
     values,
 )
@@ -81,10 +80,8 @@ def _dots_over_means(
         offsets = [i + (j - (len(xs) - 1) / 2) * step for j in range(len(xs))]
         ax.scatter(offsets, xs, color=look.colour, edgecolors="black", marker=look.marker, s=28, zorder=3)
         highest = max([highest, *xs])
-    names = display_names(rows)
-    ax.set_xticks(
-        range(len(controllers)), [short_label(names[c], PLOT_LABEL) for c in controllers], rotation=30, ha="right"
-    )
+    names = display_names(rows, PLOT_LABEL)
+    ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
     ax.grid(axis="y", alpha=0.3)
     if metric.unit == COUNT:
         count_axis(ax, highest)
@@ -109,7 +106,7 @@ def delay_vs_safety(
     metric = METRICS[x]
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
-    names = display_names(rows)
+    names = display_names(rows, PLOT_LABEL)
     fig = Figure(figsize=(6.8, 4.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     highest, dots = 0.0, 0
@@ -117,7 +114,7 @@ def delay_vs_safety(
         mine = [r for r in rows if r["controller"] == controller and r.get(x) is not None]
         counted = [sum(float(r.get(m) or 0) for m in events) for r in mine]
         look = drawn[controller]
-        shown = short_label(names[controller], PLOT_LABEL)
+        shown = names[controller]
         ax.scatter([float(r[x]) for r in mine], counted, label=shown, color=look.colour, marker=look.marker, s=40)
         highest, dots = max([highest, *counted]), dots + len(mine)
     count_axis(ax, highest)

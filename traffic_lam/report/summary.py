@@ -70,12 +70,13 @@ def short_label(label: str, longest: int) -> str:
     return folder[:start] + "…" + folder[len(folder) - (room - start) :] + sep + own
 
 
-def display_names(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+def display_names(rows: Sequence[dict[str, Any]], longest: int | None = None) -> dict[str, str]:
     """How each label is shown: a learner evaluated with both policies as ``ppo (selected)`` and ``ppo (final)``.
 
     A label's rows say its policy (``policy``: ``selected``, ``final``, or none for a classic
     controller); the final policy's label is ``<label>.final``. A learner evaluated with one
-    policy only, and every other controller, keeps its label.
+    policy only, and every other controller, keeps its label. With ``longest``, each name is
+    cut to that many characters (:func:`short_label`), as a plot shows it.
     """
     policy = {}
     for row in rows:
@@ -89,7 +90,7 @@ def display_names(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
             names[label] = f"{label} (selected)"
         else:
             names[label] = label
-    return names
+    return names if longest is None else {label: short_label(name, longest) for label, name in names.items()}
 
 
 def values(rows: Sequence[dict[str, Any]], controller: str, metric: str) -> list[float]:
