@@ -11,6 +11,7 @@ from traffic_lam.cli import main
 from traffic_lam.experiments.store import read_rows, write_rows
 from traffic_lam.files import atomic_write_text, write_csv
 from traffic_lam.report import curves as curves_module
+from traffic_lam.report import figures as figures_module
 from traffic_lam.report import outputs, safety
 from traffic_lam.report.colours import BUILT_IN, OTHERS, colour, look, looks
 from traffic_lam.report.curves import learning_curves, moving_median, references
@@ -90,6 +91,18 @@ def test_one_event_in_three_episodes_is_a_dot_on_an_integer_axis_without_whisker
     assert figures[1].axes[0].get_ylim()[0] > -0.5  # room for dots at 0, no negative count drawn
 
 
+def test_the_delay_versus_safety_legend_lies_outside_the_dots(tmp_path, monkeypatch):
+    figures = captured_figures(monkeypatch, safety)
+    rows = quiet_rows()
+    for k, row in enumerate(rows):
+        row["emergency_braking"] = k  # dots fill the panel: no corner inside is free
+    delay_vs_safety(rows, tmp_path / "delay_vs_safety.png")
+    (ax,) = figures[0].axes
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["fixed-time", "actuated", "learner"]
+    assert legend.get_bbox_to_anchor().x0 > ax.bbox.x1  # beside the axes, not over them
+
+
 def test_colours_depend_on_the_label_alone():
     assert colour("fixed-time") == BUILT_IN["fixed-time"] and colour("dqn") == BUILT_IN["dqn"]
     assert colour("my-learner") == colour("my-learner") in OTHERS
@@ -155,7 +168,7 @@ def test_many_learners_share_one_star_entry_and_a_legend_below_the_axes(tmp_path
     legend = ax.get_legend()
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels.count(curves_module.SHARED_STAR) == 1 and not any(": selected checkpoint" in t for t in labels)
-    assert len(labels) > curves_module.LEGEND_BESIDE
+    assert len(labels) > figures_module.LEGEND_BESIDE
     assert legend.get_bbox_to_anchor().y0 < ax.bbox.y0  # below the axes, not beside them
 
 

@@ -35,7 +35,7 @@ from traffic_lam.errors import TrafficLamError
 from traffic_lam.files import read_csv
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.report.colours import Look, folders_in, look, looks
-from traffic_lam.report.figures import save
+from traffic_lam.report.figures import outside_legend, save
 from traffic_lam.report.summary import PLOT_LABEL, controllers_in, short_label, stat
 
 CURVE_METRICS = ("delay_s", "avg_queue", "return")
@@ -43,16 +43,6 @@ CURVE_METRICS = ("delay_s", "avg_queue", "return")
 
 REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay", "avg_queue": "avg_queue"})
 """The evaluated metric (results column) a curve column is compared with; the return has none."""
-
-LEGEND_BESIDE = 10
-"""Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
-
-LABEL_TWO_COLUMNS = 60
-"""Longest legend entry (characters) of a two-column legend below a panel; a longer one makes it one column
-(two columns of long entries are wider than the figure, and the layout would narrow the axes to fit them)."""
-
-LABEL_BESIDE = 48
-"""Longest legend entry (characters) drawn beside a panel; a legend with a longer one goes below it."""
 
 FOLDER_IN_LEGEND = 28
 """Longest folder name in a reference line's legend entry (``fixed-time (runA, runB)``), cut in the middle."""
@@ -243,12 +233,7 @@ def _panel(
     ax.set_xlabel("training episode")
     ax.set_ylabel(_axis_label(curves[0].column) + (" (axis not from 0)" if bottom > 0 else ""))
     ax.grid(alpha=0.3)
-    labels = ax.get_legend_handles_labels()[1]
-    if len(labels) > LEGEND_BESIDE or max(map(len, labels)) > LABEL_BESIDE:  # beside, it would squeeze the axes
-        columns = 2 if max(map(len, labels)) <= LABEL_TWO_COLUMNS else 1
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns, frameon=False)
-    else:
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    outside_legend(ax)
 
 
 def _span(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""What every plot of a report shares: saving a figure headless, count axes, a panel that says why it is empty.
+"""What every plot of a report shares: saving headless, count axes, legends off the data, empty-panel messages.
 
 No pyplot and no global backend switch: each figure is a ``matplotlib.figure.Figure``
 saved with the Agg canvas, so plotting works headless and touches no global state.
@@ -14,6 +14,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from traffic_lam.files import atomic_open
+
+LEGEND_BESIDE = 10
+"""Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
+
+LABEL_TWO_COLUMNS = 60
+"""Longest legend entry (characters) of a two-column legend below a panel; a longer one makes it one column
+(two columns of long entries are wider than the figure, and the layout would narrow the axes to fit them)."""
+
+LABEL_BESIDE = 48
+"""Longest legend entry (characters) drawn beside a panel; a legend with a longer one goes below it."""
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -33,6 +43,24 @@ def count_axis(ax: Axes, highest: float) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=2))
     ticks = [t for t in ax.get_yticks() if 0 <= t <= top]
     ax.set_yticks(ticks)
+
+
+def outside_legend(ax: Axes) -> None:
+    """The legend of ``ax`` outside the axes, where it covers no data: beside the panel, or below it when long.
+
+    A legend of more than :data:`LEGEND_BESIDE` entries, or with an entry longer than
+    :data:`LABEL_BESIDE` characters, would squeeze the axes beside them; it goes below, in two
+    columns unless an entry is longer than :data:`LABEL_TWO_COLUMNS`. Nothing is drawn without labels.
+    """
+    labels = ax.get_legend_handles_labels()[1]
+    if not labels:
+        return
+    longest = max(map(len, labels))
+    if len(labels) > LEGEND_BESIDE or longest > LABEL_BESIDE:
+        columns = 2 if longest <= LABEL_TWO_COLUMNS else 1
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=columns, frameon=False)
+    else:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def message_panel(ax: Axes, text: str) -> None:

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import COUNT, Metric
 from traffic_lam.report.colours import Look, folders_in, looks
-from traffic_lam.report.figures import count_axis, message_panel, save
+from traffic_lam.report.figures import count_axis, message_panel, outside_legend, save
 from traffic_lam.report.summary import (
     PLOT_LABEL,
     controllers_in,
@@ -107,7 +107,7 @@ def delay_vs_safety(
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
     names = display_names(rows, PLOT_LABEL)
-    fig = Figure(figsize=(6.8, 4.8), layout="constrained")
+    fig = Figure(figsize=(8.0, 4.8), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     highest, dots = 0.0, 0
     for controller in controllers:
@@ -123,8 +123,7 @@ def delay_vs_safety(
     ax.set_xlabel(f"{metric.heading} — {metric.better} is better")
     ax.set_ylabel(" + ".join(METRICS[m].heading for m in events) + "\nper episode — lower is safer")
     ax.grid(alpha=0.3)
-    if controllers:
-        ax.legend(fontsize="small")
+    outside_legend(ax)  # inside, a legend covers dots wherever matplotlib puts it
     corner = "left" if metric.better == "lower" else "right"
     ax.set_title(title or f"{metric.label.capitalize()} versus safety (one dot per episode; best is bottom {corner})")
     return save(fig, path)
