@@ -111,6 +111,9 @@ def test_colours_depend_on_the_label_alone():
     assert first.colour == second.colour == colour("fixed-time")
     assert first.marker != second.marker and first.line != second.line  # the folder tells them apart
     assert look("runA/mine", ["runA"]).colour == colour("mine")
+    selected, final = look("runB/ppo", ["runA", "runB"]), look("runB/ppo.final", ["runA", "runB"])
+    assert final.marker == selected.marker and final.colour == selected.colour  # the folder's marker ...
+    assert final.hollow and not selected.hollow and final.dots()["facecolors"] == "none"  # ... hollow: final
 
 
 def test_labels_sharing_a_colour_get_a_second_cue_whatever_their_order():

@@ -6,7 +6,7 @@ import pytest
 
 from traffic_lam.cli import main
 from traffic_lam.metrics import METRICS, Metric
-from traffic_lam.report.summary import plural
+from traffic_lam.report.summary import plural, short_labels
 from traffic_lam.report.terminal import TERMINAL_COLUMNS, terminal_summary
 
 LABELS = ("fixed-time", "actuated", "max-pressure", "greedy", "batched-q")
@@ -104,3 +104,12 @@ def test_long_comparison_labels_are_cut_in_the_folder_part_and_stay_apart():
     firsts = [line.split("±")[0].rsplit(" ", 1)[0].rstrip() for line in lines]
     assert len(firsts) == 2 * len(LABELS) and len(set(firsts)) == len(firsts), lines
     assert all(first.endswith(LABELS) and len(first) <= 32 for first in firsts), firsts
+
+
+def test_a_folder_is_cut_alike_in_every_one_of_its_labels():
+    labels = [f"g-dqn-g95-scratch/grid4x4/{own}" for own in ("greedy", "dqn-s0 (selected)", "dqn-scratch-s0 (final)")]
+    cut = short_labels([*labels, "b/greedy"], 32)
+    folders = {cut[label].rpartition("/")[0] for label in labels}
+    assert len(folders) == 1 and "…" in folders.pop()  # the same folder in every row
+    assert all(len(cut[label]) <= 32 and cut[label].endswith(label.rpartition("/")[2]) for label in labels)
+    assert cut["b/greedy"] == "b/greedy"

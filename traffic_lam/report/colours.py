@@ -5,7 +5,8 @@ built-in controller names have fixed colours, any other label is hashed (CRC-32)
 palette of the remaining colours. When ``traffic-lam compare`` merges several run folders
 their labels are prefixed ``<folder>/``; the colour is that of the label inside its folder
 (``runA/fixed-time`` and ``runB/fixed-time`` are both fixed-time's grey) and the folder
-picks the marker and line style instead.
+picks the marker and line style instead; a learner's final policy then has its folder's marker,
+hollow.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 """Marker of each run folder in a comparison (first folder: circles)."""
 
 FINAL_MARKER = "X"
-"""Marker of a learner's final policy (``ppo.final``), drawn in its learner's colour."""
+"""Marker of a learner's final policy (``ppo.final``) in one run's plots, drawn in its learner's colour
+(in a comparison, where the folder picks the marker, the final policy's marker is hollow)."""
 
 LINES: tuple[Any, ...] = ("-", ":", "-.", (0, (8, 2, 1, 2, 1, 2)))
 """Line style of each run folder's learning curves in a comparison, and of learners sharing a colour.
@@ -66,11 +68,19 @@ class Look:
         colour: its colour (:func:`colour` of the label inside its folder).
         marker: its folder's marker (dots and points).
         line: its line style (curves): a Matplotlib name or dash pattern.
+        hollow: the marker is drawn as an outline (a final policy in a comparison).
     """
 
     colour: str
     marker: str = "o"
     line: Any = "-"
+    hollow: bool = False
+
+    def dots(self) -> dict[str, Any]:
+        """Keyword arguments of ``Axes.scatter`` that draw this look's dots."""
+        if self.hollow:
+            return {"marker": self.marker, "facecolors": "none", "edgecolors": self.colour, "linewidths": 1.5}
+        return {"marker": self.marker, "color": self.colour}
 
 
 def folders_in(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -92,7 +102,8 @@ def look(label: str, folders: Sequence[str] = ()) -> Look:
     """
     for k, folder in enumerate(folders):
         if label.startswith(f"{folder}/"):
-            return Look(colour(label[len(folder) + 1 :]), MARKERS[k % len(MARKERS)], LINES[k % len(LINES)])
+            name = label[len(folder) + 1 :]
+            return Look(colour(name), MARKERS[k % len(MARKERS)], LINES[k % len(LINES)], name.endswith(".final"))
     return Look(colour(label), FINAL_MARKER if label.endswith(".final") else "o")
 
 

@@ -115,7 +115,7 @@ def delay_vs_safety(
         counted = [sum(float(r.get(m) or 0) for m in events) for r in mine]
         look = drawn[controller]
         shown = names[controller]
-        ax.scatter([float(r[x]) for r in mine], counted, label=shown, color=look.colour, marker=look.marker, s=40)
+        ax.scatter([float(r[x]) for r in mine], counted, label=shown, s=40, **look.dots())
         highest, dots = max([highest, *counted]), dots + len(mine)
     count_axis(ax, highest)
     if highest == 0:

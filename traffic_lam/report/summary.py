@@ -66,8 +66,33 @@ def short_label(label: str, longest: int) -> str:
     room = longest - len(own) - len(sep) - 1  # the folder's characters kept beside the "…"
     if not sep or room < 4:
         folder, sep, own, room = label, "", "", longest - 1
-    start = (room + 1) // 2
-    return folder[:start] + "…" + folder[len(folder) - (room - start) :] + sep + own
+    return _middle_cut(folder, room) + sep + own
+
+
+def short_labels(labels: Iterable[str], longest: int) -> dict[str, str]:
+    """:func:`short_label` of each label, the folder of a comparison cut alike in all of its labels.
+
+    The folder's part keeps the characters that its longest label leaves, so a folder reads the
+    same in every row of a table and every entry of a legend.
+    """
+    labels = list(labels)
+    rooms: dict[str, int] = {}
+    for label in labels:
+        folder, sep, own = label.rpartition("/")
+        if sep and len(label) > longest:
+            rooms[folder] = min(rooms.get(folder, longest), longest - len(own) - len(sep) - 1)
+    cut = {}
+    for label in labels:
+        folder, sep, own = label.rpartition("/")
+        room = rooms.get(folder, 0) if sep else 0
+        cut[label] = _middle_cut(folder, room) + sep + own if room >= 4 else short_label(label, longest)
+    return cut
+
+
+def _middle_cut(text: str, keep: int) -> str:
+    """``text`` with its middle replaced by "…", ``keep`` of its characters kept (half from each end)."""
+    start = (keep + 1) // 2
+    return text[:start] + "…" + text[len(text) - (keep - start) :]
 
 
 def display_names(rows: Sequence[dict[str, Any]], longest: int | None = None) -> dict[str, str]:
@@ -76,7 +101,7 @@ def display_names(rows: Sequence[dict[str, Any]], longest: int | None = None) ->
     A label's rows say its policy (``policy``: ``selected``, ``final``, or none for a classic
     controller); the final policy's label is ``<label>.final``. A learner evaluated with one
     policy only, and every other controller, keeps its label. With ``longest``, each name is
-    cut to that many characters (:func:`short_label`), as a plot shows it.
+    cut to that many characters (:func:`short_labels`), as a plot shows it.
     """
     policy = {}
     for row in rows:
@@ -90,7 +115,10 @@ def display_names(rows: Sequence[dict[str, Any]], longest: int | None = None) ->
             names[label] = f"{label} (selected)"
         else:
             names[label] = label
-    return names if longest is None else {label: short_label(name, longest) for label, name in names.items()}
+    if longest is None:
+        return names
+    cut = short_labels(names.values(), longest)
+    return {label: cut[name] for label, name in names.items()}
 
 
 def values(rows: Sequence[dict[str, Any]], controller: str, metric: str) -> list[float]:

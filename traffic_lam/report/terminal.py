@@ -28,7 +28,7 @@ from traffic_lam.report.summary import (
     episodes_of,
     plural,
     present,
-    short_label,
+    short_labels,
     stat,
     values,
 )
@@ -77,7 +77,8 @@ def terminal_summary(
     flagged = jams(rows)
     counts = [episodes_of(rows, c) for c in controllers]
     names = display_names(rows)
-    fixed = [_Column(("controller",), tuple(short_label(names[c], LONGEST_LABEL) for c in controllers))]
+    shown = short_labels([names[c] for c in controllers], LONGEST_LABEL)
+    fixed = [_Column(("controller",), tuple(shown[names[c]] for c in controllers))]
     if len(set(counts)) > 1:
         fixed.append(_Column(("episodes",), tuple(map(str, counts))))
     last = [_Column(("jam",), tuple("JAM!" if c in flagged else "" for c in controllers))] if flagged else []
