@@ -12,7 +12,7 @@ from traffic_lam.experiments.store import read_rows, write_rows
 from traffic_lam.files import atomic_write_text, write_csv
 from traffic_lam.report import curves as curves_module
 from traffic_lam.report import figures as figures_module
-from traffic_lam.report import outputs, safety
+from traffic_lam.report import outputs, plots, safety
 from traffic_lam.report.colours import BUILT_IN, OTHERS, colour, look, looks
 from traffic_lam.report.curves import learning_curves, moving_median, references
 from traffic_lam.report.html import write_report
@@ -101,6 +101,18 @@ def test_the_delay_versus_safety_legend_lies_outside_the_dots(tmp_path, monkeypa
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["fixed-time", "actuated", "learner"]
     assert legend.get_bbox_to_anchor().x0 > ax.bbox.x1  # beside the axes, not over them
+
+
+def test_performance_panels_stand_side_by_side_for_few_controllers_and_are_stacked_for_many(tmp_path, monkeypatch):
+    figures = captured_figures(monkeypatch, plots)
+    few = quiet_rows()
+    many = [{**r, "controller": f"{r['controller']}-{k}"} for k in range(3) for r in few]  # 9 controllers
+    plots.performance_bars(few, tmp_path / "few.png")
+    plots.performance_bars(many, tmp_path / "many.png")
+    beside, stacked = ([ax.get_position() for ax in fig.axes] for fig in figures)
+    assert len(beside) == len(stacked) > 1
+    assert len({round(p.y0, 3) for p in beside}) == 1  # one row of panels
+    assert len({round(p.x0, 3) for p in stacked}) == 1 and len({round(p.y0, 3) for p in stacked}) == len(stacked)
 
 
 def test_colours_depend_on_the_label_alone():
