@@ -103,7 +103,7 @@ def test_the_delay_versus_safety_legend_lies_outside_the_dots(tmp_path, monkeypa
     assert legend.get_bbox_to_anchor().x0 > ax.bbox.x1  # beside the axes, not over them
 
 
-def test_performance_panels_stand_side_by_side_for_few_controllers_and_are_stacked_for_many(tmp_path, monkeypatch):
+def test_bar_panels_stand_side_by_side_for_few_controllers_and_are_stacked_for_many(tmp_path, monkeypatch):
     figures = captured_figures(monkeypatch, plots)
     few = quiet_rows()
     many = [{**r, "controller": f"{r['controller']}-{k}"} for k in range(3) for r in few]  # 9 controllers
@@ -113,6 +113,10 @@ def test_performance_panels_stand_side_by_side_for_few_controllers_and_are_stack
     assert len(beside) == len(stacked) > 1
     assert len({round(p.y0, 3) for p in beside}) == 1  # one row of panels
     assert len({round(p.x0, 3) for p in stacked}) == 1 and len({round(p.y0, 3) for p in stacked}) == len(stacked)
+    events = captured_figures(monkeypatch, safety)
+    many[0]["collisions"], many[1]["emergency_braking"] = 1.0, 2  # two panels of nine bars
+    safety_bars(many, tmp_path / "safety.png")
+    assert len({round(ax.get_position().x0, 3) for ax in events[0].axes}) == 1 and len(events[0].axes) == 2
 
 
 def test_colours_depend_on_the_label_alone():

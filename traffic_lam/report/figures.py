@@ -15,6 +15,9 @@ from matplotlib.ticker import MaxNLocator
 
 from traffic_lam.files import atomic_open
 
+BARS_SIDE_BY_SIDE = 6
+"""Most bars (controllers) per panel for panels side by side; with more (a comparison), they are stacked."""
+
 LEGEND_BESIDE = 10
 """Most legend entries drawn beside a panel; a longer legend goes below it, in two columns."""
 
@@ -31,6 +34,17 @@ def save(fig: Figure, path: Path) -> Path:
     with atomic_open(path, "wb", encoding=None) as handle:
         fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
     return path
+
+
+def bar_panels(panels: int, bars: int, least_width: float) -> tuple[Figure, list[Axes]]:
+    """A figure of ``panels`` panels of ``bars`` bars each: in a row up to :data:`BARS_SIDE_BY_SIDE` bars, else stacked.
+
+    Each panel is at least ``least_width`` inches wide and 0.75 inch per bar; stacked panels keep a
+    comparison of many run folders readable at page width instead of one very wide row.
+    """
+    across, down = (max(1, panels), 1) if bars <= BARS_SIDE_BY_SIDE else (1, max(1, panels))
+    fig = Figure(figsize=(max(least_width, 0.75 * bars + 1.2) * across, 4.4 * down), layout="constrained")
+    return fig, [fig.add_subplot(down, across, k + 1) for k in range(panels)]
 
 
 def count_axis(ax: Axes, highest: float) -> None:

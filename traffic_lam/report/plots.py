@@ -18,18 +18,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import Metric
 from traffic_lam.report.colours import folders_in, looks
 from traffic_lam.report.curves import CURVE_METRICS, learning_curves
-from traffic_lam.report.figures import save
+from traffic_lam.report.figures import bar_panels, save
 from traffic_lam.report.safety import SAFETY_EVENTS, delay_vs_safety, safety_bars
 from traffic_lam.report.summary import PLOT_LABEL, controllers_in, display_names, present, stat, values
-
-BARS_SIDE_BY_SIDE = 6
-"""Most controllers whose performance panels stand side by side; with more, they are stacked (one per row)."""
 
 
 def performance_bars(
@@ -38,18 +33,13 @@ def performance_bars(
     """A panel per performance metric (declared ``in_plots``, not ``safety``): mean bar, std whisker, episode dots.
 
     A metric that is never negative keeps its axis and whiskers at or above 0. The panels stand side
-    by side for up to :data:`BARS_SIDE_BY_SIDE` controllers and are stacked for more (a comparison of
-    run folders), so that the figure stays readable at page width.
+    by side for a few controllers and are stacked for more (:func:`~traffic_lam.report.figures.bar_panels`).
     """
     shown = present(rows, [m for m in metrics if m.in_plots and not m.safety])
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
-    side_by_side = len(controllers) <= BARS_SIDE_BY_SIDE
-    across, down = (max(1, len(shown)), 1) if side_by_side else (1, max(1, len(shown)))
-    width = max(4.6, 0.75 * len(controllers) + 1.2)
-    fig = Figure(figsize=(width * across, 4.4 * down), layout="constrained")
-    for k, metric in enumerate(shown):
-        ax = fig.add_subplot(down, across, k + 1)
+    fig, panels = bar_panels(len(shown), len(controllers), least_width=4.6)
+    for ax, metric in zip(panels, shown, strict=False):
         positive = all(x >= 0 for c in controllers for x in values(rows, c, metric.name))
         for i, controller in enumerate(controllers):
             s = stat(rows, controller, metric.name)

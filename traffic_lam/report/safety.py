@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from traffic_lam.metrics.catalog import METRICS
 from traffic_lam.metrics.declaration import COUNT, Metric
 from traffic_lam.report.colours import Look, folders_in, looks
-from traffic_lam.report.figures import count_axis, message_panel, outside_legend, save
+from traffic_lam.report.figures import bar_panels, count_axis, message_panel, outside_legend, save
 from traffic_lam.report.summary import (
     PLOT_LABEL,
     controllers_in,
@@ -54,10 +54,8 @@ def safety_bars(
         fig.suptitle(title or "Safety per controller")
         return save(fig, path)
     drawn = looks(controllers, folders_in(rows))
-    width = max(4.2, 0.75 * len(controllers) + 1.2)
-    fig = Figure(figsize=(width * len(eventful), 4.4), layout="constrained")
-    for k, metric in enumerate(eventful):
-        ax = fig.add_subplot(1, len(eventful), k + 1)
+    fig, panels = bar_panels(len(eventful), len(controllers), least_width=4.2)
+    for ax, metric in zip(panels, eventful, strict=True):
         _dots_over_means(ax, rows, controllers, metric, drawn)
         ax.set_title(metric.heading if metric.better == "lower" else f"{metric.heading} (higher is safer)")
     if quiet:
