@@ -39,7 +39,7 @@ def performance_bars(
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
     fig, panels = bar_panels(len(shown), len(controllers), least_width=4.6)
-    for ax, metric in zip(panels, shown, strict=False):
+    for ax, metric in zip(panels, shown, strict=True):
         positive = all(x >= 0 for c in controllers for x in values(rows, c, metric.name))
         for i, controller in enumerate(controllers):
             s = stat(rows, controller, metric.name)
