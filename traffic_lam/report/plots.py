@@ -38,6 +38,7 @@ def performance_bars(
     shown = present(rows, [m for m in metrics if m.in_plots and not m.safety])
     controllers = controllers_in(rows)
     drawn = looks(controllers, folders_in(rows))
+    names = display_names(rows, PLOT_LABEL)
     fig, panels = bar_panels(len(shown), len(controllers), least_width=4.6)
     for ax, metric in zip(panels, shown, strict=True):
         positive = all(x >= 0 for c in controllers for x in values(rows, c, metric.name))
@@ -50,7 +51,6 @@ def performance_bars(
             ax.scatter([i] * len(xs), xs, color="black", marker=drawn[controller].marker, s=10, zorder=3)
         if positive:
             ax.set_ylim(bottom=0)
-        names = display_names(rows, PLOT_LABEL)
         ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
         ax.set_ylabel(metric.axis_label)
         ax.grid(axis="y", alpha=0.3)

@@ -54,9 +54,11 @@ def safety_bars(
         fig.suptitle(title or "Safety per controller")
         return save(fig, path)
     drawn = looks(controllers, folders_in(rows))
+    names = display_names(rows, PLOT_LABEL)
     fig, panels = bar_panels(len(eventful), len(controllers), least_width=4.2)
     for ax, metric in zip(panels, eventful, strict=True):
         _dots_over_means(ax, rows, controllers, metric, drawn)
+        ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
         ax.set_title(metric.heading if metric.better == "lower" else f"{metric.heading} (higher is safer)")
     if quiet:
         fig.supxlabel(f"zero in all {episodes}: {quiet}", fontsize="medium")
@@ -78,8 +80,6 @@ def _dots_over_means(
         offsets = [i + (j - (len(xs) - 1) / 2) * step for j in range(len(xs))]
         ax.scatter(offsets, xs, color=look.colour, edgecolors="black", marker=look.marker, s=28, zorder=3)
         highest = max([highest, *xs])
-    names = display_names(rows, PLOT_LABEL)
-    ax.set_xticks(range(len(controllers)), [names[c] for c in controllers], rotation=30, ha="right")
     ax.grid(axis="y", alpha=0.3)
     if metric.unit == COUNT:
         count_axis(ax, highest)
