@@ -120,7 +120,7 @@ class WarmStart:
     keep_demos: bool = False
     """Keep the demo buffer during training: every gradient step adds the demo loss (dqn, batched-q neural).
     Off by default: with it the learner is held to the expert's actions for the whole
-    training and ends near the expert instead of past it (README, "Learning from an expert")."""
+    training and ends near the expert instead of past it (docs/learning-from-an-expert.md)."""
     critic_warmup: int = 2
     """ppo: first rollouts whose updates train the critic only, the actor frozen."""
     bc_coef: float = 0.0
