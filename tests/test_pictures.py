@@ -175,6 +175,25 @@ def test_learning_curves_draw_delay_against_the_classic_controllers(tmp_path, mo
     assert moving_median([1.0, 100.0, 3.0, 5.0], 3) == [1.0, 50.5, 3.0, 5.0]
 
 
+def test_reference_lines_at_one_value_take_turns_and_neither_hides_the_other(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    styles, draw = {}, Axes.axhline
+
+    def spy(ax, y, **kwargs):
+        styles[kwargs["label"].split(":")[0]] = kwargs["linestyle"]
+        return draw(ax, y, **kwargs)
+
+    monkeypatch.setattr(Axes, "axhline", spy)
+    run = tmp_path / "run"
+    write_run(run, {"greedy": 44.9, "max-pressure": 44.9, "actuated": 31.1}, [40.0, 35.0, 30.0])
+    learning_curves(outputs.run_curves(run), tmp_path / "curves.png", read_rows(run / "results.csv"))
+    (offset_g, dashes_g), (offset_m, dashes_m) = styles["greedy"], styles["max-pressure"]
+    assert dashes_g == dashes_m and dashes_g[0] == dashes_g[1]  # dash, gap as long: room for the other
+    assert abs(offset_g - offset_m) == dashes_g[0]  # one dash apart: each fills the other's gaps
+    assert styles["actuated"][1][1] < styles["actuated"][1][0]  # alone: the usual dashes
+
+
 def test_many_learners_share_one_star_entry_and_a_legend_below_the_axes(tmp_path, monkeypatch):
     figures = captured_figures(monkeypatch, curves_module)
     run = tmp_path / "run"

@@ -47,6 +47,9 @@ REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({"delay_s": "avg_delay",
 FOLDER_IN_LEGEND = 28
 """Longest folder name in a reference line's legend entry (``fixed-time (runA, runB)``), cut in the middle."""
 
+REFERENCE_DASH = 5.0
+"""Length of a reference line's dashes (points); lines at one value leave gaps for each other."""
+
 SHARED_STAR = "selected checkpoint (each learner's colour)"
 """The one legend entry of the selected-checkpoint stars when several learners have one."""
 
@@ -221,7 +224,8 @@ def _panel(
             ax.scatter(curve.selected, stars, marker="*", s=180, color=drawn.colour, edgecolors="black", zorder=4,
                        label=star if first else "_nolegend_")  # fmt: skip
     for label, (value, drawn) in sorted(lines.items(), key=lambda item: -item[1][0]):  # top to bottom, as drawn
-        _reference(ax, label, value, drawn, experts.get(label))
+        alike = [other for other, (v, _) in sorted(lines.items()) if f"{v:.1f}" == f"{value:.1f}"]
+        _reference(ax, label, value, drawn, experts.get(label), share=(alike.index(label), len(alike)))
     bottom = 0.0
     if curves[0].column in REFERENCE_METRICS:  # delay and queue: non-negative, spikes go up
         bottom, top = _span(curves, averages, [value for value, _ in lines.values()])
@@ -250,10 +254,24 @@ def _span(curves: Sequence[Curve], averages: Sequence[float], lines: Any) -> tup
     return low - pad, high + pad
 
 
-def _reference(ax: Axes, label: str, value: float, drawn: Look, note: str | None = None) -> None:
-    """A classic controller's mean evaluated value: a dashed line across, named in the legend (and ``note``)."""
+def _reference(
+    ax: Axes, label: str, value: float, drawn: Look, note: str | None = None, share: tuple[int, int] = (0, 1)
+) -> None:
+    """A classic controller's mean evaluated value: a dashed line across, named in the legend (and ``note``).
+
+    Args:
+        ax: the axes.
+        label: the controller.
+        value: its mean evaluated value.
+        drawn: its colour.
+        note: added in the legend's brackets (``"the expert ppo imitated"``).
+        share: (index, count) among the lines at the same shown value: their dashes take turns,
+            so a line is not hidden under another one at the same height.
+    """
     name = f"{label}: {value:.1f} (evaluated{'; ' + note if note else ''})"
-    ax.axhline(value, color=drawn.colour, linestyle=(0, (5, 3)), linewidth=1.4, label=name)
+    index, count = share
+    pattern = (REFERENCE_DASH, 3.0) if count == 1 else (REFERENCE_DASH, REFERENCE_DASH * (count - 1))
+    ax.axhline(value, color=drawn.colour, linestyle=(index * REFERENCE_DASH, pattern), linewidth=1.4, label=name)
 
 
 def _off_scale(ax: Axes, curve: Curve, top: float, drawn: Look) -> str | None:
