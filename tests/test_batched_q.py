@@ -221,6 +221,20 @@ def test_learner_runs_torch_on_its_own_threads_and_restores_them():
     assert seen == [1] and torch.get_num_threads() == before
 
 
+def test_building_a_neural_learner_leaves_torchs_global_generator_alone():
+    """The networks' seeded initialisation draws from a generator of its own: the caller's global
+    torch state is what it was, and the same seed gives the same networks whatever that state."""
+    built = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        before = torch.random.get_rng_state()
+        learner = BatchedQ(mode="neural", device="cpu", seed=3)
+        learner.build(["a", "b"], [4, 4], [2, 2])
+        assert torch.equal(torch.random.get_rng_state(), before)
+        built.append(learner.online.state_dict())
+    assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
+
+
 def test_running_std_matches_numpy():
     stats = RunningStd()
     rng = np.random.default_rng(1)

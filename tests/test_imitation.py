@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 import traffic_lam
 from traffic_lam.cli import main
@@ -170,6 +171,18 @@ def test_the_clone_reproduces_a_deterministic_expert_exactly():
     assert result.train_accuracy == 1.0
     chosen = result.policy.act(demos.obs, demos.signal_index, demos.masks)
     assert np.array_equal(chosen, demos.actions)
+
+
+def test_fitting_a_clone_leaves_torchs_global_generator_alone(greedy_demos):
+    """A clone's seed seeds the clone only: a learner fitted after it (PPO's actor) keeps its own stream."""
+    fitted = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        before = torch.random.get_rng_state()
+        policy = train_clone(greedy_demos, seed=4, **{**TRAIN, "epochs": 3}).policy
+        assert torch.equal(torch.random.get_rng_state(), before)
+        fitted.append(policy.state_dict())
+    assert all(torch.equal(fitted[0][key], fitted[1][key]) for key in fitted[0])
 
 
 def test_program_experts_are_imitated_by_the_green_they_show_and_refused_by_dagger():

@@ -182,10 +182,11 @@ def train_clone(
     train = np.flatnonzero(~held)
     if len(train) == 0:
         raise ConfigError(f"{dataset.name}: no rows to train on")
-    torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     if policy is None:
-        policy = policy_for(dataset, hidden)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation; the caller's generator left as it was
+            torch.manual_seed(seed)
+            policy = policy_for(dataset, hidden)
         policy.fit_scaling(dataset.obs[train])
     policy.to(device)
     obs = torch.as_tensor(dataset.obs[train], dtype=torch.float32, device=device)

@@ -94,11 +94,12 @@ class NeuralBatchedQ(BatchedQ):
 
     def _build_model(self) -> None:
         config, n = self.config, len(self.agents)
-        torch.manual_seed(config.seed)
         nets = 1 if config.shared else n
         in_dim = self.obs_dim + (n if config.shared else 0)
-        self.online = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
-        self.target = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation; the caller's generator left as it was
+            torch.manual_seed(config.seed)
+            self.online = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
+            self.target = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
         self.target.load_state_dict(self.online.state_dict())
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
         self.agent_ids = torch.eye(n, device=self.device)
