@@ -1,4 +1,4 @@
-"""How many CPU threads a learner's torch operations use while the simulations run beside it."""
+"""Torch's process-wide state a learner borrows and gives back: its CPU threads, its seeded generator."""
 
 from __future__ import annotations
 
@@ -25,3 +25,11 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Draw from torch's CPU generator seeded with ``seed`` (initialisation); the caller's state is restored after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

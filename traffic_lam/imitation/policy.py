@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from traffic_lam.controllers.threads import seeded_torch
 from traffic_lam.errors import ConfigError
 from traffic_lam.imitation.dataset import DemoDataset
 from traffic_lam.validation import require_int
@@ -184,8 +185,7 @@ def train_clone(
         raise ConfigError(f"{dataset.name}: no rows to train on")
     generator = torch.Generator().manual_seed(seed)
     if policy is None:
-        with torch.random.fork_rng(devices=[]):  # seeded initialisation; the caller's generator left as it was
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             policy = policy_for(dataset, hidden)
         policy.fit_scaling(dataset.obs[train])
     policy.to(device)

@@ -23,6 +23,7 @@ from traffic_lam.controllers.batched_q.learner import BatchedQ, BatchedQConfig
 from traffic_lam.controllers.batched_q.networks import BatchedMLP
 from traffic_lam.controllers.batched_q.replay import DemoBuffer, NStepAccumulator, ReplayBuffer, RunningStd
 from traffic_lam.controllers.offpolicy import TrainingPlan, Transitions
+from traffic_lam.controllers.threads import seeded_torch
 from traffic_lam.env.observations import LEARNER_OBSERVATION
 from traffic_lam.imitation.warm_start import DemoSteps, large_margin_loss
 
@@ -96,8 +97,7 @@ class NeuralBatchedQ(BatchedQ):
         config, n = self.config, len(self.agents)
         nets = 1 if config.shared else n
         in_dim = self.obs_dim + (n if config.shared else 0)
-        with torch.random.fork_rng(devices=[]):  # seeded initialisation; the caller's generator left as it was
-            torch.manual_seed(config.seed)
+        with seeded_torch(config.seed):
             self.online = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
             self.target = BatchedMLP(nets, in_dim, config.hidden, self.num_actions).to(self.device)
         self.target.load_state_dict(self.online.state_dict())
